@@ -1,0 +1,73 @@
+// Package kafkaio is the Kafka plumbing shared by the workers, the control plane and
+// kgctl: topic names and configs, the key codec, the client-affine partitioner, the
+// per-client consumer, the batching producer and the dead-letter writer.
+package kafkaio
+
+import "github.com/IBM/sarama"
+
+// KafkaVersion is the protocol version sarama speaks. Kafka 4 removed the protocol
+// versions older than 2.1, so sarama must not fall back to its old default.
+var KafkaVersion = sarama.V3_9_0_0
+
+// Topic names of the contract (../shared/SPEC.md, "Kafka topics").
+const (
+	TopicRegistry         = "cluster.registry"
+	TopicHeartbeat        = "cluster.heartbeat"
+	TopicRawEvents        = "raw.k8s.events"
+	TopicRawLogs          = "raw.k8s.logs"
+	TopicTopology         = "state.k8s.topology"
+	TopicEventsNormalized = "events.normalized"
+	TopicLogsNormalized   = "logs.normalized"
+	TopicDLQRaw           = "dlq.raw"
+	TopicDLQNormalized    = "dlq.normalized"
+)
+
+// TopicSpec is one topic as `kgctl topics ensure` and the control plane create it.
+type TopicSpec struct {
+	Name string
+	// PerClient topics get the configurable data partition count P; the others
+	// have the fixed Partitions below.
+	PerClient  bool
+	Partitions int32
+	Config     map[string]string
+}
+
+func ptr(s string) *string { return &s }
+
+const hour = "3600000"
+
+// Topics lists every topic of the contract with its default config. Data topics
+// carry dataPartitions partitions.
+func Topics(dataPartitions int32) []TopicSpec {
+	days := func(n int) string {
+		return map[int]string{3: "259200000", 7: "604800000"}[n]
+	}
+	specs := []TopicSpec{
+		{Name: TopicRegistry, Partitions: 1, Config: map[string]string{
+			"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": hour}},
+		{Name: TopicHeartbeat, Partitions: 3, Config: map[string]string{
+			"cleanup.policy": "delete", "retention.ms": hour, "segment.ms": "600000"}},
+		{Name: TopicRawEvents, PerClient: true, Config: map[string]string{"cleanup.policy": "delete", "retention.ms": days(7)}},
+		{Name: TopicRawLogs, PerClient: true, Config: map[string]string{"cleanup.policy": "delete", "retention.ms": days(3)}},
+		{Name: TopicTopology, PerClient: true, Config: map[string]string{"cleanup.policy": "compact"}},
+		{Name: TopicEventsNormalized, PerClient: true, Config: map[string]string{"cleanup.policy": "delete", "retention.ms": days(7)}},
+		{Name: TopicLogsNormalized, PerClient: true, Config: map[string]string{"cleanup.policy": "delete", "retention.ms": days(3)}},
+		{Name: TopicDLQRaw, Partitions: 1, Config: map[string]string{"cleanup.policy": "delete", "retention.ms": days(7)}},
+		{Name: TopicDLQNormalized, Partitions: 1, Config: map[string]string{"cleanup.policy": "delete", "retention.ms": days(7)}},
+	}
+	for i := range specs {
+		if specs[i].PerClient {
+			specs[i].Partitions = dataPartitions
+		}
+	}
+	return specs
+}
+
+// ConfigEntries converts a TopicSpec's config for sarama's admin API.
+func (s TopicSpec) ConfigEntries() map[string]*string {
+	out := make(map[string]*string, len(s.Config))
+	for k, v := range s.Config {
+		out[k] = ptr(v)
+	}
+	return out
+}
