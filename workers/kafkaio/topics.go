@@ -3,7 +3,13 @@
 // per-client consumer, the batching producer and the dead-letter writer.
 package kafkaio
 
-import "github.com/IBM/sarama"
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/IBM/sarama"
+)
 
 // KafkaVersion is the protocol version sarama speaks. Kafka 4 removed the protocol
 // versions older than 2.1, so sarama must not fall back to its old default.
@@ -70,4 +76,46 @@ func (s TopicSpec) ConfigEntries() map[string]*string {
 		out[k] = ptr(v)
 	}
 	return out
+}
+
+// EnsureResult says what EnsureTopics did with one topic.
+type EnsureResult struct {
+	Topic      string
+	Created    bool
+	Partitions int32
+	// Warning is set when an existing topic differs from the spec in a way that
+	// is not fixed automatically (a partition count change remaps clients to
+	// partitions, so it is an operator's decision).
+	Warning string
+}
+
+// EnsureTopics creates the contract's topics that are missing, idempotently. It
+// never alters an existing topic; differences are reported as warnings.
+func EnsureTopics(admin sarama.ClusterAdmin, dataPartitions int32) ([]EnsureResult, error) {
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return nil, fmt.Errorf("listing topics: %w", err)
+	}
+	var out []EnsureResult
+	for _, s := range Topics(dataPartitions) {
+		if d, ok := existing[s.Name]; ok {
+			r := EnsureResult{Topic: s.Name, Partitions: d.NumPartitions}
+			if d.NumPartitions != s.Partitions {
+				r.Warning = fmt.Sprintf("has %d partitions, the setting asks for %d; left as is (changing it moves clients to other partitions)", d.NumPartitions, s.Partitions)
+			}
+			if want, have := s.Config["cleanup.policy"], d.ConfigEntries["cleanup.policy"]; have != nil && *have != want {
+				r.Warning = strings.TrimPrefix(r.Warning+fmt.Sprintf("; cleanup.policy is %s, the contract says %s", *have, want), "; ")
+			}
+			out = append(out, r)
+			continue
+		}
+		err := admin.CreateTopic(s.Name, &sarama.TopicDetail{
+			NumPartitions: s.Partitions, ReplicationFactor: -1, ConfigEntries: s.ConfigEntries(),
+		}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return out, fmt.Errorf("creating topic %s: %w", s.Name, err)
+		}
+		out = append(out, EnsureResult{Topic: s.Name, Created: err == nil, Partitions: s.Partitions})
+	}
+	return out, nil
 }

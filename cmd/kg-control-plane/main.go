@@ -1,0 +1,288 @@
+// Command kg-control-plane keeps one set of Nomad jobs per live client cluster.
+//
+// It reads client registrations and heartbeats from Kafka, renders the jobspec
+// templates for every live client, submits them through the Nomad API and purges
+// the jobs of clients that go stale or deregister. Run with --help for settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kgrca/kgplane/nomad"
+	"github.com/kgrca/kgplane/scheduler"
+	"github.com/kgrca/kgplane/workers/kafkaio"
+)
+
+const usage = `kg-control-plane: per-client Nomad jobs driven by Kafka registrations and heartbeats.
+
+For every client registered in cluster.registry and heartbeating on
+cluster.heartbeat, it renders every jobspecs/*.nomad.hcl template with the
+client's variables and submits the job to Nomad. A client silent for the stale
+threshold, or tombstoned in the registry, has its jobs purged at once.
+
+Usage:
+  kg-control-plane [flags]
+
+Every flag has an environment variable; the flag wins when both are set.
+Nomad is reached with Nomad's own NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE,
+NOMAD_REGION (and NOMAD_CACERT etc. for TLS).
+
+Flags:
+`
+
+const examples = `
+Examples:
+  # local development (what 'make run' does)
+  JOBSPEC_VARS_FILE=jobspecs/vars/dev.vars.hcl NOMAD_ADDR=http://127.0.0.1:4646 kg-control-plane
+
+  # register a client and watch its jobs appear
+  kgctl register --client af-9 --cluster-name prod-us-east
+  kgctl clients
+
+  # re-read the templates after an edit (they are also watched)
+  kill -HUP $(pidof kg-control-plane)
+
+Endpoints: /healthz /readyz /metrics /v1/clients on --listen.
+`
+
+type config struct {
+	brokers        string
+	threshold      time.Duration
+	checkInterval  time.Duration
+	jobspecsDir    string
+	varsFile       string
+	listen         string
+	dataPartitions int
+	ensureTopics   bool
+	nomadRate      float64
+	workers        int
+	logLevel       string
+	logFormat      string
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func parseConfig(args []string, stderr io.Writer) (config, error) {
+	var c config
+	var thresholdMin, intervalS string
+	fs := flag.NewFlagSet("kg-control-plane", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.brokers, "kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap brokers, comma-separated (KAFKA_BROKERS)")
+	fs.StringVar(&thresholdMin, "stale-threshold-minutes", envOr("STALE_CLIENT_THRESHOLD_MINUTES", "2"), "minutes without a heartbeat before a client is stale and its jobs purged; fractions allowed, e.g. 0.1 (STALE_CLIENT_THRESHOLD_MINUTES)")
+	fs.StringVar(&intervalS, "heartbeat-check-interval-seconds", envOr("HEARTBEAT_CHECK_INTERVAL_SECONDS", "30"), "full resync against Nomad every this many seconds; staleness itself is detected on each client's deadline (HEARTBEAT_CHECK_INTERVAL_SECONDS)")
+	fs.StringVar(&c.jobspecsDir, "jobspecs-dir", envOr("JOBSPECS_DIR", "jobspecs"), "folder of *.nomad.hcl templates, watched for changes (JOBSPECS_DIR)")
+	fs.StringVar(&c.varsFile, "jobspec-vars-file", envOr("JOBSPEC_VARS_FILE", ""), "operator var-file (HCL) for the templates: driver, image, resources, Neo4j URI... (JOBSPEC_VARS_FILE)")
+	fs.StringVar(&c.listen, "listen", envOr("KG_HTTP_ADDR", "127.0.0.1:8080"), "address for /healthz /readyz /metrics /v1/clients (KG_HTTP_ADDR)")
+	fs.IntVar(&c.dataPartitions, "data-partitions", atoi(envOr("KG_DATA_PARTITIONS", "12")), "partitions of the per-client data topics when they are created (KG_DATA_PARTITIONS)")
+	fs.BoolVar(&c.ensureTopics, "ensure-topics", envOr("KG_ENSURE_TOPICS", "true") == "true", "create missing topics at start (KG_ENSURE_TOPICS)")
+	fs.Float64Var(&c.nomadRate, "nomad-rate", atof(envOr("NOMAD_RATE_LIMIT", "200")), "Nomad API operations per second at most (NOMAD_RATE_LIMIT)")
+	fs.IntVar(&c.workers, "workers", atoi(envOr("KG_RECONCILE_WORKERS", "4")), "clients reconciled in parallel (KG_RECONCILE_WORKERS)")
+	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL); debug logs every heartbeat")
+	fs.StringVar(&c.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, examples)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	m, err := strconv.ParseFloat(thresholdMin, 64)
+	if err != nil || m <= 0 {
+		return c, fmt.Errorf("STALE_CLIENT_THRESHOLD_MINUTES=%q: want a positive number of minutes", thresholdMin)
+	}
+	c.threshold = time.Duration(m * float64(time.Minute))
+	s, err := strconv.ParseFloat(intervalS, 64)
+	if err != nil || s <= 0 {
+		return c, fmt.Errorf("HEARTBEAT_CHECK_INTERVAL_SECONDS=%q: want a positive number of seconds", intervalS)
+	}
+	c.checkInterval = time.Duration(s * float64(time.Second))
+	if c.dataPartitions <= 0 {
+		return c, fmt.Errorf("KG_DATA_PARTITIONS must be positive")
+	}
+	return c, nil
+}
+
+func atoi(s string) int     { n, _ := strconv.Atoi(s); return n }
+func atof(s string) float64 { f, _ := strconv.ParseFloat(s, 64); return f }
+
+func newLogger(c config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.logLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	if err := run(ctx, os.Args[1:], hup, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "kg-control-plane:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, hup <-chan os.Signal, stderr io.Writer) error {
+	cfg, err := parseConfig(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	brokers := strings.Split(cfg.brokers, ",")
+
+	// A bad template set stops the start: better no control plane than one that
+	// submits jobs nobody can read.
+	templates, err := nomad.LoadTemplates(cfg.jobspecsDir, cfg.varsFile)
+	if err != nil {
+		return fmt.Errorf("job templates in %s are invalid:\n%w", cfg.jobspecsDir, err)
+	}
+	names := make([]string, 0, len(templates.Templates))
+	for _, t := range templates.Templates {
+		names = append(names, t.Name)
+	}
+	log.Info("job templates loaded", "dir", cfg.jobspecsDir, "vars_file", cfg.varsFile, "templates", names)
+
+	nc, err := nomad.NewClient(nomad.Config{})
+	if err != nil {
+		return fmt.Errorf("configuring the Nomad client: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctrl, err := scheduler.New(scheduler.Config{
+		StaleThreshold: cfg.threshold,
+		ResyncInterval: cfg.checkInterval,
+		KafkaBrokers:   cfg.brokers,
+		Workers:        cfg.workers,
+		NomadRate:      cfg.nomadRate,
+	}, nc, templates, log, reg)
+	if err != nil {
+		return err
+	}
+	ctrl.TemplateLoaded()
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s (set KG_HTTP_ADDR or --listen to a free address): %w", cfg.listen, err)
+	}
+	srv := &http.Server{Handler: ctrl.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+	log.Info("control plane starting", "http", ln.Addr().String(), "kafka", cfg.brokers,
+		"stale_threshold", cfg.threshold, "resync_interval", cfg.checkInterval, "nomad", nomadAddr())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan string, 4)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server failed", "error", err)
+		}
+		done <- "http"
+	}()
+	go func() {
+		if err := ctrl.Run(ctx); err != nil {
+			log.Error("controller stopped", "error", err)
+		}
+		done <- "controller"
+	}()
+	go func() {
+		runIngest(ctx, cfg, brokers, ctrl, log)
+		done <- "ingest"
+	}()
+	go func() {
+		err := scheduler.WatchTemplates(ctx, scheduler.WatchConfig{Dir: cfg.jobspecsDir, VarsFile: cfg.varsFile, Reload: hup, Logger: log}, ctrl)
+		if err != nil {
+			log.Error("template watch stopped; edits need a restart", "error", err)
+		}
+		done <- "watch"
+	}()
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	shutdownCtx, c2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer c2()
+	srv.Shutdown(shutdownCtx)
+	for i := 0; i < 4; i++ {
+		select {
+		case <-done:
+		case <-shutdownCtx.Done():
+			return errors.New("shutdown timed out")
+		}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func nomadAddr() string { return envOr("NOMAD_ADDR", "http://127.0.0.1:4646") }
+
+// runIngest ensures the topics exist and follows the registry and heartbeats,
+// starting over with a backoff when Kafka fails; the controller keeps its state.
+func runIngest(ctx context.Context, cfg config, brokers []string, ctrl *scheduler.Controller, log *slog.Logger) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := ingestOnce(ctx, cfg, brokers, ctrl, log)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("Kafka ingest stopped; retrying (is Kafka up at KAFKA_BROKERS?)", "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func ingestOnce(ctx context.Context, cfg config, brokers []string, ctrl *scheduler.Controller, log *slog.Logger) error {
+	if cfg.ensureTopics {
+		sc := sarama.NewConfig()
+		sc.Version = kafkaio.KafkaVersion
+		admin, err := sarama.NewClusterAdmin(brokers, sc)
+		if err != nil {
+			return fmt.Errorf("connecting to Kafka at %s: %w", cfg.brokers, err)
+		}
+		res, err := kafkaio.EnsureTopics(admin, int32(cfg.dataPartitions))
+		admin.Close()
+		if err != nil {
+			return err
+		}
+		for _, r := range res {
+			if r.Created {
+				log.Info("topic created", "topic", r.Topic, "partitions", r.Partitions)
+			}
+			if r.Warning != "" {
+				log.Warn("topic differs from the contract", "topic", r.Topic, "detail", r.Warning)
+			}
+		}
+	}
+	return scheduler.Ingest(ctx, scheduler.IngestConfig{Brokers: brokers, Lookback: cfg.threshold, Logger: log}, ctrl)
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kgrca/kgplane/clientid"
+	"github.com/kgrca/kgplane/workers/kafkaio"
+)
+
+func saramaConfig() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = kafkaio.KafkaVersion
+	sc.ClientID = "kgctl"
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1
+	// Records of one client always go to the partition the contract assigns it.
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	return sc
+}
+
+// publisher sends records keyed by client id to their client's partition.
+type publisher struct {
+	client   sarama.Client
+	producer sarama.SyncProducer
+}
+
+func newPublisher(brokers string) (*publisher, error) {
+	c, err := sarama.NewClient(strings.Split(brokers, ","), saramaConfig())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Kafka at %s (start it with scripts/kafka.sh start, or set KAFKA_BROKERS): %w", brokers, err)
+	}
+	p, err := sarama.NewSyncProducerFromClient(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("creating producer: %w", err)
+	}
+	return &publisher{client: c, producer: p}, nil
+}
+
+func (p *publisher) Close() { p.producer.Close(); p.client.Close() }
+
+func (p *publisher) send(topic, client string, value []byte) (int32, int64, error) {
+	parts, err := p.client.Partitions(topic)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading partitions of %s (run 'kgctl topics ensure' first?): %w", topic, err)
+	}
+	msg := &sarama.ProducerMessage{
+		Topic:     topic,
+		Key:       sarama.StringEncoder(client),
+		Partition: kafkaio.PartitionFor(client, int32(len(parts))),
+		Timestamp: time.Now(),
+	}
+	if value != nil {
+		msg.Value = sarama.ByteEncoder(value)
+	}
+	part, off, err := p.producer.SendMessage(msg)
+	if err != nil {
+		return 0, 0, fmt.Errorf("publishing to %s: %w", topic, err)
+	}
+	return part, off, nil
+}
+
+func clientFlag(fs interface {
+	String(string, string, string) *string
+}) *string {
+	return fs.String("client", "", "client id (required), e.g. af-9")
+}
+
+func requireClient(id string) error {
+	if id == "" {
+		return fmt.Errorf("--client is required")
+	}
+	return clientid.Validate(id)
+}
+
+func cmdRegister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("register", "publish a client registration to cluster.registry", stderr)
+	client := clientFlag(fs)
+	cluster := fs.String("cluster-name", "", "cluster name shown in 'kgctl clients'")
+	k8s := fs.String("k8s-version", "", "Kubernetes version of the cluster")
+	meta := fs.String("meta", "", "extra metadata, k=v pairs separated by commas")
+	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireClient(*client); err != nil {
+		return err
+	}
+	md := map[string]string{}
+	for _, kv := range strings.Split(*meta, ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--meta %q: want k=v pairs", kv)
+		}
+		md[k] = v
+	}
+	val, _ := json.Marshal(map[string]any{
+		"client_id": *client, "cluster_name": *cluster, "k8s_version": *k8s,
+		"registered_at": time.Now().UTC().Format(time.RFC3339), "metadata": md,
+	})
+	p, err := newPublisher(*brokers)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	part, off, err := p.send(kafkaio.TopicRegistry, *client, val)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "registered %s (%s partition %d offset %d)\n", *client, kafkaio.TopicRegistry, part, off)
+	return nil
+}
+
+func cmdDeregister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("deregister", "publish a tombstone to cluster.registry: the client's jobs are purged at once", stderr)
+	client := clientFlag(fs)
+	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireClient(*client); err != nil {
+		return err
+	}
+	p, err := newPublisher(*brokers)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	part, off, err := p.send(kafkaio.TopicRegistry, *client, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deregistered %s (tombstone at %s partition %d offset %d)\n", *client, kafkaio.TopicRegistry, part, off)
+	return nil
+}
+
+func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("heartbeat", "publish heartbeats to cluster.heartbeat", stderr)
+	client := clientFlag(fs)
+	every := fs.Duration("every", 0, "keep sending at this interval until interrupted (0 = send one)")
+	count := fs.Int("count", 0, "with --every: stop after this many (0 = until interrupted)")
+	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireClient(*client); err != nil {
+		return err
+	}
+	p, err := newPublisher(*brokers)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	for n := 1; ; n++ {
+		now := time.Now().UTC()
+		val, _ := json.Marshal(map[string]string{"client_id": *client, "timestamp": now.Format(time.RFC3339Nano)})
+		if _, _, err := p.send(kafkaio.TopicHeartbeat, *client, val); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "heartbeat %d from %s at %s\n", n, *client, now.Format(time.RFC3339))
+		if *every <= 0 || (*count > 0 && n >= *count) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*every):
+		}
+	}
+}
+
+func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("topics ensure", "create the contract's Kafka topics that are missing; existing ones are never altered", stderr)
+	parts := fs.Int("partitions", atoi(envOr("KG_DATA_PARTITIONS", "12")), "partitions of the per-client data topics (KG_DATA_PARTITIONS)")
+	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *parts <= 0 {
+		return fmt.Errorf("--partitions must be positive")
+	}
+	admin, err := sarama.NewClusterAdmin(strings.Split(*brokers, ","), saramaConfig())
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka at %s: %w", *brokers, err)
+	}
+	defer admin.Close()
+	res, err := kafkaio.EnsureTopics(admin, int32(*parts))
+	for _, r := range res {
+		state := "exists "
+		if r.Created {
+			state = "created"
+		}
+		fmt.Fprintf(stdout, "%s  %-20s %3d partitions", state, r.Topic, r.Partitions)
+		if r.Warning != "" {
+			fmt.Fprintf(stdout, "  WARNING: %s", r.Warning)
+		}
+		fmt.Fprintln(stdout)
+	}
+	return err
+}
+
+func atoi(s string) int {
+	var n int
+	fmt.Sscan(s, &n)
+	return n
+}

@@ -1,0 +1,677 @@
+// Package scheduler keeps each client's state (registered, active, stale,
+// deregistered) from cluster.registry and cluster.heartbeat, and reconciles the
+// Nomad jobs of every live client against the jobs Nomad actually has.
+//
+// It is built like a Kubernetes controller: records change state and queue the
+// client; workers reconcile one client at a time, level-triggered (desired = live
+// clients × templates, actual = Nomad jobs whose meta says kgplane manages them),
+// retrying failures with a per-client backoff so one client never stalls the rest.
+package scheduler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/kgrca/kgplane/clientid"
+	"github.com/kgrca/kgplane/nomad"
+)
+
+// Nomad is what the controller needs of Nomad; *nomad.Client implements it.
+type Nomad interface {
+	Submit(ctx context.Context, r nomad.Rendered, meta map[string]string) (nomad.SubmitResult, error)
+	Purge(ctx context.Context, jobID string) error
+	ListManaged(ctx context.Context) ([]nomad.ManagedJob, error)
+}
+
+// Meta keys the control plane writes on every job it submits.
+const (
+	MetaManagedBy   = "kg_managed_by"
+	MetaClient      = "kg_client"
+	MetaTemplate    = "kg_template"
+	MetaTemplateSHA = "kg_template_sha"
+	ManagedByValue  = "kgplane"
+)
+
+// Config holds the controller's settings.
+type Config struct {
+	// StaleThreshold: no heartbeat for this long makes a client stale.
+	StaleThreshold time.Duration
+	// ResyncInterval: how often every client is reconciled against a fresh list
+	// of Nomad's jobs, whatever happened (HEARTBEAT_CHECK_INTERVAL_SECONDS).
+	ResyncInterval time.Duration
+	// KafkaBrokers is handed to the templates as var.kafka_brokers.
+	KafkaBrokers string
+	// Workers reconcile clients in parallel (default 4).
+	Workers int
+	// NomadRate and NomadBurst bound Nomad API operations per second.
+	NomadRate  float64
+	NomadBurst int
+	// RetryBase and RetryMax bound the per-client backoff after a failure.
+	RetryBase, RetryMax time.Duration
+	// Now is the clock (default time.Now); tests may replace it.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	if c.StaleThreshold <= 0 {
+		return errors.New("stale threshold must be positive")
+	}
+	if c.ResyncInterval <= 0 {
+		c.ResyncInterval = 30 * time.Second
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.NomadRate <= 0 {
+		c.NomadRate = 200
+	}
+	if c.NomadBurst <= 0 {
+		c.NomadBurst = 2 * int(c.NomadRate)
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = 500 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 2 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Controller owns the client registry and reconciles Nomad jobs.
+type Controller struct {
+	cfg     Config
+	log     *slog.Logger
+	nomad   Nomad
+	limiter *rate.Limiter
+	queue   *workQueue
+	metrics *Metrics
+	now     func() time.Time
+
+	mu        sync.Mutex
+	reg       *Registry
+	timers    map[string]*time.Timer // stale deadlines, armed once caught up
+	armed     bool
+	jobs      map[string]nomad.ManagedJob // what Nomad has, by job id
+	listed    bool                        // jobs came from a successful list
+	templates *nomad.TemplateSet
+	staleAt   map[string]time.Time // deadline of clients whose purge is pending, for the delay metric
+
+	ready     atomic.Bool
+	caughtUp  chan struct{}
+	caughtOne sync.Once
+}
+
+// New returns a controller using templates as its initial, already validated, set.
+func New(cfg Config, nm Nomad, templates *nomad.TemplateSet, log *slog.Logger, reg prometheus.Registerer) (*Controller, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if templates == nil || len(templates.Templates) == 0 {
+		return nil, errors.New("no job templates: the control plane needs at least one jobspecs/*.nomad.hcl")
+	}
+	c := &Controller{
+		cfg:       cfg,
+		log:       log,
+		nomad:     nm,
+		limiter:   rate.NewLimiter(rate.Limit(cfg.NomadRate), cfg.NomadBurst),
+		queue:     newWorkQueue(cfg.RetryBase, cfg.RetryMax),
+		now:       cfg.Now,
+		reg:       NewRegistry(cfg.StaleThreshold),
+		timers:    make(map[string]*time.Timer),
+		jobs:      make(map[string]nomad.ManagedJob),
+		templates: templates,
+		staleAt:   make(map[string]time.Time),
+		caughtUp:  make(chan struct{}),
+	}
+	c.metrics = newMetrics(reg, c)
+	return c, nil
+}
+
+// HandleRegistry applies one cluster.registry record (value nil = tombstone).
+// Malformed records are logged and counted and change nothing.
+func (c *Controller) HandleRegistry(key, value []byte, ts time.Time) {
+	c.metrics.records.WithLabelValues("registry").Inc()
+	reg, err := DecodeRegistration(key, value)
+	if err != nil {
+		c.metrics.rejected.WithLabelValues("registry", RejectReason(err)).Inc()
+		c.log.Warn("registry record rejected", "reason", RejectReason(err), "error", err)
+		return
+	}
+	now := c.now()
+	id := string(key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if reg == nil {
+		t, err := c.reg.Deregister(id, now)
+		if err != nil {
+			c.metrics.ignored.WithLabelValues("registry", "tombstone_unknown_client").Inc()
+			c.log.Info("tombstone for a client that is not registered, ignored", "client", id)
+			return
+		}
+		c.afterTransitionLocked(id, t, "deregistered")
+		return
+	}
+	t := c.reg.Register(*reg, SeenAt(ts, now), now)
+	if !t.Changed() {
+		c.metrics.ignored.WithLabelValues("registry", "duplicate_registration").Inc()
+		c.log.Debug("duplicate registration of a live client", "client", id)
+	}
+	c.afterTransitionLocked(id, t, "registered")
+}
+
+// HandleHeartbeat applies one cluster.heartbeat record read at ts (its Kafka timestamp).
+func (c *Controller) HandleHeartbeat(key, value []byte, ts time.Time) {
+	c.metrics.records.WithLabelValues("heartbeat").Inc()
+	hb, err := DecodeHeartbeat(key, value)
+	if err != nil {
+		c.metrics.rejected.WithLabelValues("heartbeat", RejectReason(err)).Inc()
+		c.log.Warn("heartbeat rejected", "reason", RejectReason(err), "error", err)
+		return
+	}
+	now := c.now()
+	seen := SeenAt(ts, now)
+	if skew := clockSkew(hb.Timestamp, seen); skew != "" {
+		// The client's own clock is only reported on; liveness uses Kafka's timestamp.
+		c.metrics.ignored.WithLabelValues("heartbeat", "client_clock_skew").Inc()
+		c.log.Warn("heartbeat timestamp disagrees with Kafka's; using Kafka's", "client", hb.ClientID, "skew", skew)
+	}
+	if !ts.IsZero() && ts.After(now.Add(time.Minute)) {
+		c.metrics.ignored.WithLabelValues("heartbeat", "record_time_in_future").Inc()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.reg.Heartbeat(hb.ClientID, seen, now)
+	if err != nil {
+		c.metrics.ignored.WithLabelValues("heartbeat", "unknown_client").Inc()
+		c.log.Debug("heartbeat from a client that is not registered, ignored", "client", hb.ClientID)
+		return
+	}
+	if seen.Add(c.cfg.StaleThreshold).Before(now) {
+		c.metrics.ignored.WithLabelValues("heartbeat", "too_old").Inc()
+	}
+	c.log.Debug("heartbeat", "client", hb.ClientID, "seen", seen)
+	c.afterTransitionLocked(hb.ClientID, t, "heartbeat")
+}
+
+// clockSkew describes how far a client's own timestamp is from Kafka's, when it is
+// more than five minutes off (or unparsable); "" otherwise.
+func clockSkew(clientTS string, seen time.Time) string {
+	if clientTS == "" {
+		return ""
+	}
+	t, err := time.Parse(time.RFC3339Nano, clientTS)
+	if err != nil {
+		return "unparsable timestamp " + fmt.Sprintf("%.40q", clientTS)
+	}
+	d := t.Sub(seen)
+	if d > 5*time.Minute || d < -5*time.Minute {
+		return d.Round(time.Second).String()
+	}
+	return ""
+}
+
+// afterTransitionLocked re-arms the client's deadline and queues it when its phase moved.
+func (c *Controller) afterTransitionLocked(id string, t Transition, cause string) {
+	cl, _ := c.reg.Get(id)
+	if t.Changed() {
+		c.metrics.transitions.WithLabelValues(string(t.To)).Inc()
+		switch t.To {
+		case PhaseRegistered, PhaseActive:
+			if !t.From.Live() {
+				c.log.Info("client registered", "client", id, "cluster", cl.Registration.ClusterName, "from", phaseName(t.From), "cause", cause)
+			}
+		case PhaseDeregistered:
+			c.log.Info("client deregistered, cleaning up", "client", id)
+		}
+		delete(c.staleAt, id)
+		c.queue.Add(id)
+	}
+	c.armLocked(id)
+}
+
+func phaseName(p Phase) string {
+	if p == "" {
+		return "new"
+	}
+	return string(p)
+}
+
+// armLocked sets the client's stale timer to its deadline (or clears it when the
+// client is not live). Timers are armed only once the registry is caught up, so
+// history replayed at start-up never marks anyone stale early.
+func (c *Controller) armLocked(id string) {
+	cl, ok := c.reg.Get(id)
+	t := c.timers[id]
+	if !ok || !cl.Phase.Live() || !c.armed {
+		if t != nil {
+			t.Stop()
+			delete(c.timers, id)
+		}
+		return
+	}
+	d := cl.Deadline(c.cfg.StaleThreshold).Sub(c.now())
+	if t == nil {
+		c.timers[id] = time.AfterFunc(d, func() { c.expire(id) })
+		return
+	}
+	t.Reset(d)
+}
+
+// expire runs when a client's deadline timer fires.
+func (c *Controller) expire(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	t := c.reg.Expire(id, now)
+	if !t.Changed() {
+		c.armLocked(id) // a heartbeat raced the timer: wait for the new deadline
+		return
+	}
+	cl, _ := c.reg.Get(id)
+	c.metrics.transitions.WithLabelValues(string(PhaseStale)).Inc()
+	c.log.Warn("client stale, cleaning up", "client", id, "last_heartbeat", cl.LastHeartbeat, "threshold", c.cfg.StaleThreshold)
+	c.staleAt[id] = cl.Deadline(c.cfg.StaleThreshold)
+	delete(c.timers, id)
+	c.queue.Add(id)
+}
+
+// SetTemplates swaps in a newly validated template set and queues every client, so
+// a changed template is re-applied (the Nomad rate limit paces the re-apply).
+func (c *Controller) SetTemplates(ts *nomad.TemplateSet) {
+	c.mu.Lock()
+	c.templates = ts
+	ids := c.reg.IDs()
+	c.mu.Unlock()
+	c.log.Info("job templates changed, re-applying to every client", "templates", len(ts.Templates), "clients", len(ids))
+	for _, id := range ids {
+		c.queue.Add(id)
+	}
+}
+
+// TemplateLoadFailed records a rejected template edit.
+func (c *Controller) TemplateLoadFailed(err error) {
+	c.metrics.templateLoads.WithLabelValues("error").Inc()
+	c.log.Error("job templates rejected, keeping the last good set", "error", err)
+}
+
+// TemplateLoaded records an accepted template load.
+func (c *Controller) TemplateLoaded() { c.metrics.templateLoads.WithLabelValues("ok").Inc() }
+
+// CaughtUp tells the controller the registry and recent heartbeats have been read;
+// reconciling starts only after it, so a restart never acts on half a history.
+func (c *Controller) CaughtUp() { c.caughtOne.Do(func() { close(c.caughtUp) }) }
+
+// Ready reports whether the controller is reconciling.
+func (c *Controller) Ready() bool { return c.ready.Load() }
+
+// Run waits for CaughtUp, adopts Nomad's existing jobs, then reconciles until ctx
+// is done. It returns after every worker has finished its current client.
+func (c *Controller) Run(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-c.caughtUp:
+	}
+	c.log.Info("registry caught up", "clients", c.clientCount())
+	// Adopt what Nomad has before deciding anything: until a list succeeds we do
+	// not know which jobs exist, so nothing is submitted or purged.
+	for backoff := c.cfg.RetryBase; ; backoff = min(2*backoff, 30*time.Second) {
+		err := c.refreshJobs(ctx)
+		if err == nil {
+			break
+		}
+		c.log.Error("listing Nomad jobs failed; retrying (is Nomad reachable at NOMAD_ADDR?)", "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+	c.mu.Lock()
+	c.armed = true
+	for _, id := range c.reg.IDs() {
+		c.armLocked(id)
+	}
+	c.mu.Unlock()
+	// Clients whose deadline passed while we were down are stale now.
+	c.expireOverdue()
+	c.enqueueAll()
+	c.ready.Store(true)
+
+	var wg sync.WaitGroup
+	for i := 0; i < c.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.worker(ctx)
+		}()
+	}
+	ticker := time.NewTicker(c.cfg.ResyncInterval)
+	defer ticker.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-ticker.C:
+			if err := c.refreshJobs(ctx); err != nil {
+				c.log.Error("periodic resync: listing Nomad jobs failed", "error", err)
+				continue
+			}
+			c.expireOverdue()
+			c.enqueueAll()
+		}
+	}
+	c.ready.Store(false)
+	c.queue.ShutDown()
+	wg.Wait()
+	c.mu.Lock()
+	for id, t := range c.timers {
+		t.Stop()
+		delete(c.timers, id)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Controller) clientCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reg.Len()
+}
+
+// expireOverdue marks stale every live client whose deadline has passed. Timers do
+// this normally; this is the level-triggered safety net.
+func (c *Controller) expireOverdue() {
+	c.mu.Lock()
+	ids := c.reg.IDs()
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.expire(id)
+	}
+}
+
+// enqueueAll queues every known client and every client that has jobs in Nomad.
+func (c *Controller) enqueueAll() {
+	c.mu.Lock()
+	seen := make(map[string]struct{}, c.reg.Len())
+	for _, id := range c.reg.IDs() {
+		seen[id] = struct{}{}
+	}
+	for _, j := range c.jobs {
+		seen[j.Client] = struct{}{}
+	}
+	c.mu.Unlock()
+	for id := range seen {
+		c.queue.Add(id)
+	}
+}
+
+// refreshJobs replaces the view of Nomad's jobs with a fresh list.
+func (c *Controller) refreshJobs(ctx context.Context) error {
+	if err := c.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	jobs, err := c.nomad.ListManaged(ctx)
+	c.metrics.observeNomad("list", start, err)
+	if err != nil {
+		return err
+	}
+	m := make(map[string]nomad.ManagedJob, len(jobs))
+	for _, j := range jobs {
+		if err := clientid.Validate(j.Client); err != nil {
+			c.log.Warn("Nomad job carries kgplane meta with an invalid client id; leaving it alone", "job", j.ID, "error", err)
+			continue
+		}
+		m[j.ID] = j
+	}
+	c.mu.Lock()
+	c.jobs = m
+	c.listed = true
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for {
+		id, ok := c.queue.Get()
+		if !ok {
+			return
+		}
+		start := time.Now()
+		err := c.reconcileClient(ctx, id)
+		c.metrics.reconcileDur.Observe(time.Since(start).Seconds())
+		switch {
+		case err == nil:
+			c.metrics.reconciles.WithLabelValues("ok").Inc()
+			c.queue.Forget(id)
+		case ctx.Err() != nil:
+			c.metrics.reconciles.WithLabelValues("canceled").Inc()
+		default:
+			c.metrics.reconciles.WithLabelValues("error").Inc()
+			d := c.queue.Retry(id)
+			c.log.Error("reconcile failed, will retry", "client", id, "retry_in", d, "error", err)
+		}
+		c.queue.Done(id)
+	}
+}
+
+// desiredJob is one job a live client should have.
+type desiredJob struct {
+	rendered nomad.Rendered
+	sha      string
+}
+
+// jobSHA identifies what a job was rendered from: the template set entry and the
+// exact variables. Equal SHA ⇒ nothing to do; unequal ⇒ submit, and Nomad's plan
+// decides whether anything really changed.
+func jobSHA(r nomad.Rendered) string {
+	h := sha256.New()
+	h.Write([]byte(r.Template.SHA))
+	h.Write([]byte{0})
+	h.Write([]byte(r.Variables))
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// reconcileClient makes Nomad's jobs for one client match what the client's phase
+// and the templates want.
+func (c *Controller) reconcileClient(ctx context.Context, id string) error {
+	c.mu.Lock()
+	cl, known := c.reg.Get(id)
+	live := known && cl.Phase.Live()
+	ts := c.templates
+	actual := make(map[string]nomad.ManagedJob)
+	for jid, j := range c.jobs {
+		if j.Client == id {
+			actual[jid] = j
+		}
+	}
+	staleDeadline, purgingStale := c.staleAt[id]
+	c.mu.Unlock()
+
+	desired := make(map[string]desiredJob)
+	if live {
+		vars := nomad.ClientVars{ClientID: id, Neo4jDatabase: id, KafkaBrokers: c.cfg.KafkaBrokers}
+		for _, t := range ts.Templates {
+			r, err := ts.Render(t, vars)
+			if err != nil {
+				return fmt.Errorf("rendering template %s for client %s: %w", t.Name, id, err)
+			}
+			desired[r.JobID] = desiredJob{rendered: r, sha: jobSHA(r)}
+		}
+	}
+
+	var errs []error
+	// Submit in a fixed order so logs and tests read the same every time.
+	ids := make([]string, 0, len(desired))
+	for jid := range desired {
+		ids = append(ids, jid)
+	}
+	sort.Strings(ids)
+	if live && len(ids) > 0 && len(actual) == 0 {
+		c.log.Info("spawning jobs", "client", id, "jobs", len(ids))
+	}
+	for _, jid := range ids {
+		d := desired[jid]
+		if a, ok := actual[jid]; ok && a.TemplateSHA == d.sha && a.Status != "dead" {
+			continue
+		}
+		if err := c.submit(ctx, id, d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for jid := range actual {
+		if _, ok := desired[jid]; ok {
+			continue
+		}
+		if err := c.purge(ctx, id, jid); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 && purgingStale {
+		c.metrics.stalePurgeLate.Observe(c.now().Sub(staleDeadline).Seconds())
+		c.mu.Lock()
+		delete(c.staleAt, id)
+		c.mu.Unlock()
+		c.log.Info("client purged", "client", id, "jobs", len(actual))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Controller) submit(ctx context.Context, id string, d desiredJob) error {
+	if err := c.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	meta := map[string]string{
+		MetaManagedBy:   ManagedByValue,
+		MetaClient:      id,
+		MetaTemplate:    d.rendered.Template.Name,
+		MetaTemplateSHA: d.sha,
+	}
+	start := time.Now()
+	res, err := c.nomad.Submit(ctx, d.rendered, meta)
+	c.metrics.observeNomad("submit", start, err)
+	if err != nil {
+		return fmt.Errorf("submitting %s: %w", d.rendered.JobID, err)
+	}
+	if res.Changed {
+		c.metrics.jobs.WithLabelValues("submitted").Inc()
+		c.log.Info("job submitted", "client", id, "job", d.rendered.JobID, "template", d.rendered.Template.Name, "eval", res.EvalID)
+	} else {
+		c.metrics.jobs.WithLabelValues("unchanged").Inc()
+		c.log.Info("job unchanged, register skipped", "client", id, "job", d.rendered.JobID)
+	}
+	c.mu.Lock()
+	status := c.jobs[d.rendered.JobID].Status
+	if status == "" || status == "dead" {
+		status = "pending"
+	}
+	c.jobs[d.rendered.JobID] = nomad.ManagedJob{ID: d.rendered.JobID, Client: id, Template: d.rendered.Template.Name, TemplateSHA: d.sha, Status: status}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Controller) purge(ctx context.Context, id, jobID string) error {
+	if err := c.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	err := c.nomad.Purge(ctx, jobID)
+	c.metrics.observeNomad("purge", start, err)
+	if err != nil {
+		return fmt.Errorf("purging %s: %w", jobID, err)
+	}
+	c.metrics.jobs.WithLabelValues("purged").Inc()
+	c.log.Info("job purged", "client", id, "job", jobID)
+	c.mu.Lock()
+	delete(c.jobs, jobID)
+	c.mu.Unlock()
+	return nil
+}
+
+// nomadErrorKind labels an error for the metrics.
+func nomadErrorKind(err error) string {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "canceled"
+	}
+	return nomad.ErrorKind(err)
+}
+
+// ClientStatus is one client as /v1/clients shows it.
+type ClientStatus struct {
+	ID            string      `json:"id"`
+	Phase         Phase       `json:"phase"`
+	ClusterName   string      `json:"cluster_name,omitempty"`
+	K8sVersion    string      `json:"k8s_version,omitempty"`
+	RegisteredAt  time.Time   `json:"registered_at"`
+	LastHeartbeat *time.Time  `json:"last_heartbeat"`
+	HeartbeatAge  *float64    `json:"heartbeat_age_seconds"`
+	StaleAt       *time.Time  `json:"stale_at,omitempty"`
+	PhaseSince    time.Time   `json:"phase_since"`
+	Jobs          []JobStatus `json:"jobs"`
+}
+
+// JobStatus is one Nomad job of a client.
+type JobStatus struct {
+	ID       string `json:"id"`
+	Template string `json:"template"`
+	Status   string `json:"status"`
+}
+
+// Clients returns every client's status, sorted by id; jobs of clients the
+// registry does not know (orphans awaiting purge) are listed under their client id
+// with phase "unknown".
+func (c *Controller) Clients() []ClientStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	byClient := make(map[string][]JobStatus)
+	for _, j := range c.jobs {
+		byClient[j.Client] = append(byClient[j.Client], JobStatus{ID: j.ID, Template: j.Template, Status: j.Status})
+	}
+	out := make([]ClientStatus, 0, c.reg.Len())
+	for _, cl := range c.reg.List() {
+		s := ClientStatus{
+			ID: cl.ID, Phase: cl.Phase, ClusterName: cl.Registration.ClusterName, K8sVersion: cl.Registration.K8sVersion,
+			RegisteredAt: cl.RegisteredAt, PhaseSince: cl.PhaseSince, Jobs: byClient[cl.ID],
+		}
+		if !cl.LastHeartbeat.IsZero() {
+			hb := cl.LastHeartbeat
+			age := now.Sub(hb).Seconds()
+			s.LastHeartbeat, s.HeartbeatAge = &hb, &age
+		}
+		if cl.Phase.Live() {
+			d := cl.Deadline(c.cfg.StaleThreshold)
+			s.StaleAt = &d
+		}
+		delete(byClient, cl.ID)
+		out = append(out, s)
+	}
+	for id, jobs := range byClient {
+		out = append(out, ClientStatus{ID: id, Phase: "unknown", Jobs: jobs})
+	}
+	for i := range out {
+		sort.Slice(out[i].Jobs, func(a, b int) bool { return out[i].Jobs[a].ID < out[i].Jobs[b].ID })
+		if out[i].Jobs == nil {
+			out[i].Jobs = []JobStatus{}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.Compare(out[i].ID, out[j].ID) < 0 })
+	return out
+}

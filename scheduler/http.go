@@ -1,0 +1,40 @@
+package scheduler
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Handler serves the control plane's HTTP endpoints:
+//
+//	/healthz     200 while the process runs
+//	/readyz      200 once the registry is caught up and Nomad's jobs are adopted
+//	/metrics     Prometheus
+//	/v1/clients  every client: phase, last heartbeat, jobs and their Nomad status
+func (c *Controller) Handler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !c.Ready() {
+			http.Error(w, "not ready: reading the registry and recent heartbeats, or waiting for Nomad to list its jobs", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/clients", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Ready   bool           `json:"ready"`
+			Clients []ClientStatus `json:"clients"`
+		}{c.Ready(), c.Clients()})
+	})
+	return mux
+}
