@@ -63,7 +63,7 @@ func printClients(w io.Writer, ready bool, clients []scheduler.ClientStatus) {
 	for _, c := range clients {
 		hb := "never"
 		if c.HeartbeatAge != nil {
-			hb = (time.Duration(*c.HeartbeatAge*float64(time.Second))).Round(time.Second).String() + " ago"
+			hb = (time.Duration(*c.HeartbeatAge * float64(time.Second))).Round(time.Second).String() + " ago"
 		}
 		jobs := make([]string, 0, len(c.Jobs))
 		for _, j := range c.Jobs {

@@ -8,7 +8,6 @@ import (
 	"github.com/kgrca/kgplane/nomad"
 )
 
-
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("validate", "check the job templates and the operator var-file", stderr)
 	dir := fs.String("jobspecs-dir", envOr("JOBSPECS_DIR", "jobspecs"), "templates folder (JOBSPECS_DIR)")
