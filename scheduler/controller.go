@@ -35,15 +35,6 @@ type Nomad interface {
 	ListManaged(ctx context.Context) ([]nomad.ManagedJob, error)
 }
 
-// Meta keys the control plane writes on every job it submits.
-const (
-	MetaManagedBy   = "kg_managed_by"
-	MetaClient      = "kg_client"
-	MetaTemplate    = "kg_template"
-	MetaTemplateSHA = "kg_template_sha"
-	ManagedByValue  = "kgplane"
-)
-
 // Config holds the controller's settings.
 type Config struct {
 	// StaleThreshold: no heartbeat for this long makes a client stale.
@@ -558,12 +549,10 @@ func (c *Controller) submit(ctx context.Context, id string, d desiredJob) error 
 	if err := c.limiter.Wait(ctx); err != nil {
 		return err
 	}
-	meta := map[string]string{
-		MetaManagedBy:   ManagedByValue,
-		MetaClient:      id,
-		MetaTemplate:    d.rendered.Template.Name,
-		MetaTemplateSHA: d.sha,
-	}
+	// kg_template_sha also covers the client's variables, so a change of e.g.
+	// KAFKA_BROKERS re-applies the jobs too.
+	meta := d.rendered.Meta()
+	meta[nomad.MetaTemplateSHA] = d.sha
 	start := time.Now()
 	res, err := c.nomad.Submit(ctx, d.rendered, meta)
 	c.metrics.observeNomad("submit", start, err)
