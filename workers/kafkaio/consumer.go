@@ -1,0 +1,288 @@
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kgrca/kgplane/clientid"
+)
+
+// Worker roles; each is also the prefix of the role's consumer group id.
+const (
+	RoleEventNormalizer = "event-normalizer"
+	RoleLogNormalizer   = "log-normalizer"
+	RoleGraphBuilder    = "graph-builder"
+)
+
+// Record is one record of this client, as the handler sees it.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Timestamp time.Time
+	Headers   []*sarama.RecordHeader
+}
+
+// Handler processes a batch of this client's records from one topic-partition,
+// in offset order (other clients' records are already skipped and counted).
+// nil ⇒ the offsets of the whole batch are committed; an error ⇒ nothing is
+// committed and Run returns the error, unless ctx was already done (shutdown or
+// rebalance), in which case the batch is abandoned and redelivered later.
+// Handler calls never overlap.
+type Handler func(ctx context.Context, batch []Record) error
+
+// ConsumerConfig configures a per-client consumer.
+type ConsumerConfig struct {
+	Brokers  []string
+	Role     string // event-normalizer | log-normalizer | graph-builder (any non-empty name works)
+	ClientID string
+	Topics   []string
+	// MaxBatch caps the records per handler call (default 500).
+	MaxBatch int
+	// Linger is how long a partial batch waits for more records (default 50ms).
+	Linger time.Duration
+	// InitialOffset is where a group without a committed offset starts
+	// (default sarama.OffsetOldest: a new client's backlog is processed).
+	InitialOffset int64
+	// SessionTimeout is the group session timeout (default 10s): how long a
+	// crashed member keeps its partition before a replacement takes over.
+	SessionTimeout time.Duration
+	Logger         *slog.Logger
+	Metrics        *Metrics
+}
+
+// GroupID is the consumer group of a (role, client): "<role>-<client>".
+func GroupID(role, clientID string) string { return role + "-" + clientID }
+
+// Consumer reads ONLY the client's partition of each input topic, under the
+// group "<role>-<client>", and commits after the handler succeeded.
+type Consumer struct {
+	cfg     ConsumerConfig
+	log     *slog.Logger
+	started time.Time
+}
+
+// NewConsumer validates cfg and fills in defaults; it does not connect
+// (Run does).
+func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("consumer config: no Kafka brokers")
+	}
+	if cfg.Role == "" {
+		return nil, errors.New("consumer config: empty role")
+	}
+	if err := clientid.Validate(cfg.ClientID); err != nil {
+		return nil, fmt.Errorf("consumer config: %w", err)
+	}
+	if len(cfg.Topics) == 0 {
+		return nil, errors.New("consumer config: no topics")
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 50 * time.Millisecond
+	}
+	if cfg.InitialOffset == 0 {
+		cfg.InitialOffset = sarama.OffsetOldest
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("group", GroupID(cfg.Role, cfg.ClientID))
+	return &Consumer{cfg: cfg, log: log, started: time.Now()}, nil
+}
+
+func (c *Consumer) saramaConfig() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = KafkaVersion
+	sc.ClientID = "kg-" + GroupID(c.cfg.Role, c.cfg.ClientID)
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{NewClientBalanceStrategy(c.cfg.ClientID, c.started)}
+	sc.Consumer.Offsets.Initial = c.cfg.InitialOffset
+	// Offsets are committed explicitly after the handler succeeded, never on a timer.
+	sc.Consumer.Offsets.AutoCommit.Enable = false
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Group.Session.Timeout = c.cfg.SessionTimeout
+	sc.Consumer.Group.Heartbeat.Interval = c.cfg.SessionTimeout / 4
+	sc.Consumer.MaxWaitTime = 250 * time.Millisecond
+	return sc
+}
+
+// Run joins the group and consumes until ctx is done or the handler fails. On
+// ctx cancel it abandons the batch in progress (nothing of it is committed),
+// leaves the group and returns nil.
+func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	group, err := sarama.NewConsumerGroup(c.cfg.Brokers, GroupID(c.cfg.Role, c.cfg.ClientID), c.saramaConfig())
+	if err != nil {
+		return fmt.Errorf("joining consumer group %s: %w", GroupID(c.cfg.Role, c.cfg.ClientID), err)
+	}
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		// Ends when group.Close closes the channel.
+		for err := range group.Errors() {
+			kind := "consumer"
+			var ce *sarama.ConsumerError
+			if errors.As(err, &ce) && (errors.Is(ce.Err, sarama.ErrIllegalGeneration) || errors.Is(ce.Err, sarama.ErrUnknownMemberId)) {
+				kind = "fenced"
+			}
+			c.cfg.Metrics.error(kind)
+			c.log.Warn("kafka consumer group error", "kind", kind, "err", err)
+		}
+	})
+
+	gh := &groupHandler{c: c, h: h, fail: fail}
+	for runCtx.Err() == nil {
+		err := group.Consume(runCtx, c.cfg.Topics, gh)
+		if runCtx.Err() != nil || errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			break
+		}
+		if err != nil {
+			// Joining failed (coordinator moving, topic missing, broker down):
+			// retry; Nomad sees a live but lagging worker, /metrics shows why.
+			c.cfg.Metrics.error("join")
+			c.log.Warn("consumer group session failed; rejoining", "err", err)
+			select {
+			case <-runCtx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	closeErr := group.Close()
+	wg.Wait()
+	if closeErr != nil {
+		c.log.Warn("leaving consumer group", "err", closeErr)
+	}
+	var he *handlerError
+	if errors.As(context.Cause(runCtx), &he) {
+		return he.err
+	}
+	return nil
+}
+
+// handlerError marks a handler failure as the cause that ends Run.
+type handlerError struct{ err error }
+
+func (e *handlerError) Error() string { return e.err.Error() }
+func (e *handlerError) Unwrap() error { return e.err }
+
+type groupHandler struct {
+	c    *Consumer
+	h    Handler
+	fail context.CancelCauseFunc
+	mu   sync.Mutex // serializes handler calls across claims
+}
+
+func (g *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	claims := sess.Claims()
+	if len(claims) == 0 {
+		g.c.log.Info("joined consumer group as standby (another member holds the client's partitions)",
+			"member", sess.MemberID(), "generation", sess.GenerationID())
+	} else {
+		g.c.log.Info("joined consumer group", "member", sess.MemberID(), "generation", sess.GenerationID(), "claims", claims)
+	}
+	return nil
+}
+
+func (g *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim batches this client's records of one partition, skipping (and
+// counting) other clients' records, and commits after each handled batch.
+func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	cfg := g.c.cfg
+	topic, partition := claim.Topic(), claim.Partition()
+	batch := make([]Record, 0, cfg.MaxBatch)
+	var (
+		next    int64 = -1 // offset after the last record read; -1: nothing to mark
+		skipped int
+		linger  = time.NewTimer(time.Hour)
+		waiting bool
+	)
+	linger.Stop()
+	defer linger.Stop()
+
+	flush := func() error {
+		if waiting {
+			linger.Stop()
+			waiting = false
+		}
+		if next < 0 {
+			return nil
+		}
+		cfg.Metrics.skipped(topic, skipped)
+		skipped = 0
+		if len(batch) > 0 {
+			cfg.Metrics.batch(len(batch))
+			g.mu.Lock()
+			err := g.h(sess.Context(), batch)
+			g.mu.Unlock()
+			if err != nil {
+				if sess.Context().Err() != nil {
+					// Shutdown or rebalance: abandon, the next owner redelivers.
+					g.c.log.Info("batch abandoned", "topic", topic, "partition", partition, "records", len(batch), "err", err)
+					return err
+				}
+				g.fail(&handlerError{fmt.Errorf("handling %d records of %s/%d from offset %d: %w", len(batch), topic, partition, batch[0].Offset, err)})
+				return err
+			}
+			cfg.Metrics.in(topic, len(batch))
+			batch = batch[:0]
+		}
+		// The generation travels with the commit: a member that was fenced
+		// off by a rebalance gets ILLEGAL_GENERATION and commits nothing.
+		sess.MarkOffset(topic, partition, next, "")
+		sess.Commit()
+		cfg.Metrics.commit()
+		next = -1
+		return nil
+	}
+
+	for {
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				// Session over: the partial batch is abandoned, not committed.
+				return nil
+			}
+			cfg.Metrics.lag(topic, partition, claim.HighWaterMarkOffset()-msg.Offset-1)
+			next = msg.Offset + 1
+			if !HasClientPrefix(msg.Key, cfg.ClientID) {
+				skipped++
+			} else {
+				batch = append(batch, Record{
+					Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
+					Key: msg.Key, Value: msg.Value, Timestamp: msg.Timestamp, Headers: msg.Headers,
+				})
+			}
+			if len(batch) >= cfg.MaxBatch || skipped >= 10*cfg.MaxBatch {
+				if err := flush(); err != nil {
+					return nil
+				}
+			} else if !waiting {
+				linger.Reset(cfg.Linger)
+				waiting = true
+			}
+		case <-linger.C:
+			waiting = false
+			if err := flush(); err != nil {
+				return nil
+			}
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
