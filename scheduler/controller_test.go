@@ -1,0 +1,258 @@
+package scheduler
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kgrca/kgplane/internal/fakenomad"
+	"github.com/kgrca/kgplane/nomad"
+)
+
+func TestRegistrationSubmitsEveryTemplate(t *testing.T) {
+	h := newHarness(t, nil, time.Minute)
+	h.ctrl.CaughtUp()
+	start := time.Now()
+	h.register("af-9")
+	eventually(t, 5*time.Second, "three jobs registered", func() bool { return len(h.jobsOf("af-9")) == 3 })
+	t.Logf("registration → 3 jobs registered in %s", time.Since(start))
+	if got := h.jobsOf("af-9"); !reflect.DeepEqual(got, wantJobs("af-9")) {
+		t.Fatalf("jobs = %v, want %v", got, wantJobs("af-9"))
+	}
+	j, _ := h.fake.Job("kg-event-normalizer-af-9")
+	for k, want := range map[string]string{"kg_managed_by": "kgplane", "kg_client": "af-9", "kg_template": "event-normalizer"} {
+		if j.Meta[k] != want {
+			t.Errorf("meta %s = %q, want %q (meta %v)", k, j.Meta[k], want, j.Meta)
+		}
+	}
+	if len(j.Meta["kg_template_sha"]) != 16 {
+		t.Errorf("kg_template_sha = %q, want 16 hex", j.Meta["kg_template_sha"])
+	}
+	var sub struct{ Source, Format string }
+	if err := json.Unmarshal(j.Submission, &sub); err != nil || !strings.Contains(sub.Source, `job "kg-event-normalizer"`) {
+		t.Errorf("job submitted without its HCL source: %s (%v)", j.Submission, err)
+	}
+	if n := len(h.fake.CallsOf("parse")); n != 3 {
+		t.Errorf("parse calls = %d, want 3", n)
+	}
+	if !strings.Contains(h.logs.String(), "client registered") || !strings.Contains(h.logs.String(), "job submitted") {
+		t.Errorf("lifecycle not logged:\n%s", h.logs.String())
+	}
+}
+
+func TestHeartbeatsKeepJobsAndSilencePurgesWithinThreshold(t *testing.T) {
+	const threshold = 1500 * time.Millisecond
+	h := newHarness(t, nil, threshold)
+	h.ctrl.CaughtUp()
+	h.register("hb-1")
+	h.register("hb-2")
+	eventually(t, 5*time.Second, "jobs of both clients", func() bool {
+		return len(h.jobsOf("hb-1")) == 3 && len(h.jobsOf("hb-2")) == 3
+	})
+	// hb-1 heartbeats for twice the threshold; hb-2 stays silent.
+	var last time.Time
+	for end := time.Now().Add(2 * threshold); time.Now().Before(end); {
+		h.heartbeat("hb-1")
+		last = time.Now()
+		deadline := time.Now().Add(threshold / 5)
+		eventually(t, threshold, "next heartbeat slot", func() bool { return !time.Now().Before(deadline) })
+		if len(h.jobsOf("hb-1")) != 3 {
+			t.Fatalf("a heartbeating client lost its jobs: %v", h.jobsOf("hb-1"))
+		}
+	}
+	if len(h.jobsOf("hb-2")) != 0 {
+		t.Fatalf("silent client hb-2 still has jobs after 2×threshold: %v", h.jobsOf("hb-2"))
+	}
+	// Now hb-1 stops: purged no later than threshold + 1 s after its last heartbeat.
+	eventually(t, threshold+3*time.Second, "hb-1 purged", func() bool { return len(h.jobsOf("hb-1")) == 0 })
+	late := time.Since(last) - threshold
+	t.Logf("stale → purged %s after the deadline", late)
+	if late > time.Second {
+		t.Fatalf("purged %s after the deadline, want ≤ 1s", late)
+	}
+	if time.Since(last) < threshold {
+		t.Fatalf("purged before the threshold passed")
+	}
+	cl, _ := h.ctrl.reg.Get("hb-1")
+	if cl.Phase != PhaseStale {
+		t.Fatalf("phase = %s, want stale", cl.Phase)
+	}
+	if s := h.logs.String(); !strings.Contains(s, "client stale") || !strings.Contains(s, "job purged") || !strings.Contains(s, "client purged") {
+		t.Errorf("stale lifecycle not logged:\n%s", s)
+	}
+	for _, c := range h.fake.CallsOf("deregister") {
+		if !strings.Contains(c.Query, "purge=true") {
+			t.Errorf("deregister without purge=true: %s?%s", c.Path, c.Query)
+		}
+	}
+}
+
+func TestTombstonePurgesAtOnceAndReregistrationResubmits(t *testing.T) {
+	h := newHarness(t, nil, time.Hour)
+	h.ctrl.CaughtUp()
+	h.register("tb-1")
+	eventually(t, 5*time.Second, "jobs submitted", func() bool { return len(h.jobsOf("tb-1")) == 3 })
+	start := time.Now()
+	h.tombstone("tb-1")
+	eventually(t, 2*time.Second, "jobs purged after the tombstone", func() bool { return len(h.jobsOf("tb-1")) == 0 })
+	t.Logf("tombstone → purged in %s", time.Since(start))
+	if cl, _ := h.ctrl.reg.Get("tb-1"); cl.Phase != PhaseDeregistered {
+		t.Fatalf("phase = %s, want deregistered", cl.Phase)
+	}
+	// A heartbeat does not bring a deregistered client back; a registration does.
+	h.heartbeat("tb-1")
+	if cl, _ := h.ctrl.reg.Get("tb-1"); cl.Phase != PhaseDeregistered {
+		t.Fatalf("heartbeat revived a deregistered client: %s", cl.Phase)
+	}
+	h.register("tb-1")
+	eventually(t, 5*time.Second, "jobs submitted again", func() bool { return len(h.jobsOf("tb-1")) == 3 })
+}
+
+func TestStaleClientComesBackWithRegistrationOrHeartbeat(t *testing.T) {
+	const threshold = 500 * time.Millisecond
+	h := newHarness(t, nil, threshold)
+	h.ctrl.CaughtUp()
+	for _, id := range []string{"back-reg", "back-hb"} {
+		h.register(id)
+	}
+	eventually(t, 5*time.Second, "both purged as stale", func() bool {
+		a, _ := h.ctrl.reg.Get("back-reg")
+		b, _ := h.ctrl.reg.Get("back-hb")
+		return a.Phase == PhaseStale && b.Phase == PhaseStale && len(h.jobsOf("back-reg")) == 0 && len(h.jobsOf("back-hb")) == 0
+	})
+	h.register("back-reg")
+	h.heartbeat("back-hb")
+	eventually(t, 5*time.Second, "jobs submitted again", func() bool {
+		return len(h.jobsOf("back-reg")) == 3 && len(h.jobsOf("back-hb")) == 3
+	})
+}
+
+func TestRestartAdoptsJobsWithoutChurn(t *testing.T) {
+	fake := fakenomad.New()
+	defer fake.Close()
+	first := newHarness(t, fake, time.Minute)
+	first.ctrl.CaughtUp()
+	first.register("keep-1")
+	first.register("keep-2")
+	first.heartbeat("keep-1")
+	eventually(t, 5*time.Second, "jobs submitted", func() bool { return len(fake.JobIDs()) == 6 })
+	first.stop()
+	fake.ResetCalls()
+
+	// The new controller replays the same history, then adopts Nomad's jobs.
+	second := newHarness(t, fake, time.Minute)
+	second.register("keep-1")
+	second.register("keep-2")
+	second.heartbeat("keep-1")
+	second.ctrl.CaughtUp()
+	eventually(t, 5*time.Second, "ready", second.ctrl.Ready)
+	eventually(t, 5*time.Second, "every client reconciled", func() bool {
+		return second.counter("kgplane_reconcile_runs_total", "result", "ok") >= 2
+	})
+	for _, c := range fake.Calls() {
+		if c.Op() != "list" {
+			t.Errorf("restart made a Nomad call other than list: %s %s", c.Method, c.Path)
+		}
+	}
+	if len(fake.JobIDs()) != 6 {
+		t.Fatalf("jobs after restart: %v", fake.JobIDs())
+	}
+}
+
+func TestNothingHappensBeforeCaughtUp(t *testing.T) {
+	fake := fakenomad.New()
+	defer fake.Close()
+	fake.Put("kg-event-normalizer-old", map[string]string{"kg_managed_by": "kgplane", "kg_client": "old", "kg_template": "event-normalizer"})
+	h := newHarness(t, fake, 50*time.Millisecond)
+	h.register("early")
+	// The deadline of "early" passes while the history is being read: no calls,
+	// no purge of "old", not ready.
+	registered := time.Now()
+	eventually(t, 5*time.Second, "the deadline of early to pass", func() bool { return time.Since(registered) > 4*50*time.Millisecond })
+	if calls := fake.Calls(); len(calls) != 0 {
+		t.Fatalf("Nomad called before the registry was caught up: %v", calls)
+	}
+	if h.ctrl.Ready() {
+		t.Fatal("ready before caught up")
+	}
+	h.ctrl.CaughtUp()
+	eventually(t, 5*time.Second, "orphan and stale client purged", func() bool { return len(fake.JobIDs()) == 0 })
+}
+
+func TestOrphansPurgedAndForeignJobsLeftAlone(t *testing.T) {
+	fake := fakenomad.New()
+	defer fake.Close()
+	fake.Put("kg-event-normalizer-gone", map[string]string{"kg_managed_by": "kgplane", "kg_client": "gone", "kg_template": "event-normalizer"})
+	fake.Put("kg-retired-template-live", map[string]string{"kg_managed_by": "kgplane", "kg_client": "live", "kg_template": "retired-template"})
+	fake.Put("someone-elses-job", map[string]string{"owner": "team-x"})
+	h := newHarness(t, fake, time.Minute)
+	h.register("live")
+	h.ctrl.CaughtUp()
+	want := append(wantJobs("live"), "someone-elses-job")
+	eventually(t, 5*time.Second, "orphans purged, live client's jobs present", func() bool {
+		return reflect.DeepEqual(fake.JobIDs(), want)
+	})
+	for _, c := range fake.CallsOf("deregister") {
+		if strings.Contains(c.Path, "someone-elses-job") {
+			t.Fatal("a job kgplane does not manage was purged")
+		}
+	}
+}
+
+func TestFailingClientDoesNotStallOthersAndIsRetried(t *testing.T) {
+	h := newHarness(t, nil, time.Minute)
+	h.ctrl.CaughtUp()
+	// The first five parse calls fail: whichever client hits them is retried with
+	// backoff while the others go through.
+	h.fake.FailNext("parse", http.StatusInternalServerError, http.StatusInternalServerError, http.StatusInternalServerError,
+		http.StatusInternalServerError, http.StatusInternalServerError)
+	ids := []string{"r-1", "r-2", "r-3", "r-4", "r-5", "r-6"}
+	for _, id := range ids {
+		h.register(id)
+	}
+	eventually(t, 10*time.Second, "every client's jobs", func() bool { return len(h.fake.JobIDs()) == 3*len(ids) })
+	if got := h.counter("kgplane_nomad_errors_total", "op", "submit", "kind", "server_error"); got != 5 {
+		t.Errorf("nomad errors counted = %v, want 5", got)
+	}
+	if got := h.counter("kgplane_reconcile_runs_total", "result", "error"); got < 1 {
+		t.Errorf("failed reconciles not counted")
+	}
+}
+
+func TestTemplateChangeReappliesToLiveClientsOnly(t *testing.T) {
+	h := newHarness(t, nil, time.Minute)
+	h.ctrl.CaughtUp()
+	h.register("tpl-1")
+	h.register("tpl-2")
+	h.register("tpl-gone")
+	eventually(t, 5*time.Second, "jobs", func() bool { return len(h.fake.JobIDs()) == 9 })
+	h.tombstone("tpl-gone")
+	eventually(t, 5*time.Second, "purge", func() bool { return len(h.fake.JobIDs()) == 6 })
+	h.fake.ResetCalls()
+
+	// Same templates again (a touch): nothing to do.
+	h.ctrl.SetTemplates(loadShippedTemplates(t))
+	eventually(t, 5*time.Second, "re-reconciled", func() bool { return h.ctrl.queue.Len() == 0 })
+	if n := len(h.fake.CallsOf("register")); n != 0 {
+		t.Fatalf("an unchanged template set caused %d registers", n)
+	}
+
+	// A real edit: different operator variables.
+	dir := t.TempDir()
+	vars := dir + "/vars.hcl"
+	writeFile(t, vars, "driver = \"raw_exec\"\nworker_binary = \"/opt/kg/kg-worker\"\nmemory = 512\n")
+	ts, err := nomad.LoadTemplates("../jobspecs", vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ctrl.SetTemplates(ts)
+	eventually(t, 5*time.Second, "6 jobs re-registered", func() bool { return len(h.fake.CallsOf("register")) == 6 })
+	for _, c := range h.fake.CallsOf("register") {
+		if strings.Contains(string(c.Body), "tpl-gone") {
+			t.Fatal("a deregistered client got jobs on template change")
+		}
+	}
+}
