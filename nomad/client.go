@@ -71,9 +71,10 @@ type SubmitResult struct {
 const planDiffNone = "None"
 
 // Submit parses r in Nomad (PUT /v1/jobs/parse with the HCL and the var-file
-// text), adds meta and r.Meta() (the kg_* keys, which win over meta) to the
-// job, plans it with a diff and registers it only when the plan shows a change
-// or the job does not exist. The register carries a JobSubmission (source +
+// text), adds r.Meta() and then meta to the job's meta (so the caller may
+// override e.g. kg_template_sha; kg_managed_by is always "kgplane"), plans it
+// with a diff and registers it only when the plan shows a change or the job
+// does not exist. The register carries a JobSubmission (source +
 // variables) so Nomad's UI shows the job definition.
 func (c *Client) Submit(ctx context.Context, r Rendered, meta map[string]string) (SubmitResult, error) {
 	res := SubmitResult{JobID: r.JobID}
@@ -96,8 +97,10 @@ func (c *Client) Submit(ctx context.Context, r Rendered, meta map[string]string)
 	if job.Meta == nil {
 		job.Meta = map[string]string{}
 	}
-	maps.Copy(job.Meta, meta)
 	maps.Copy(job.Meta, r.Meta())
+	maps.Copy(job.Meta, meta)
+	// ListManaged selects on this key; a caller's meta must not drop a job from it.
+	job.Meta[MetaManagedBy] = ManagedByValue
 
 	plan, _, err := c.api.Jobs().Plan(&job, true, wo)
 	if err != nil {

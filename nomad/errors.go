@@ -3,6 +3,7 @@ package nomad
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"syscall"
@@ -12,7 +13,7 @@ import (
 
 // Error kinds returned by ErrorKind, for metric labels.
 const (
-	KindUnreachable = "unreachable"  // no connection to Nomad (refused, reset, DNS)
+	KindUnreachable = "unreachable"  // no connection to Nomad (refused, reset, dropped, DNS)
 	KindTimeout     = "timeout"      // deadline exceeded or a network timeout
 	KindClientError = "client_error" // Nomad answered 4xx (bad request, ACL, ...)
 	KindServerError = "server_error" // Nomad answered 5xx
@@ -78,7 +79,8 @@ func ErrorKind(err error) string {
 	var oe *net.OpError
 	var dnsErr *net.DNSError
 	if errors.As(err, &oe) || errors.As(err, &dnsErr) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) { // connection dropped mid-request
 		return KindUnreachable
 	}
 	return KindOther
