@@ -174,4 +174,3 @@ func (h *harness) counter(name string, labels ...string) float64 {
 	}
 	return 0
 }
-
