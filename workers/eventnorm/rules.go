@@ -203,4 +203,3 @@ func (r *Rule) matches(reason, typ, lowerMsg string) bool {
 	}
 	return true
 }
-
