@@ -75,6 +75,8 @@ type config struct {
 	workers        int
 	logLevel       string
 	logFormat      string
+	registryTopic  string
+	heartbeatTopic string
 }
 
 func envOr(key, def string) string {
@@ -99,6 +101,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.ensureTopics, "ensure-topics", envOr("KG_ENSURE_TOPICS", "true") == "true", "create missing topics at start (KG_ENSURE_TOPICS)")
 	fs.Float64Var(&c.nomadRate, "nomad-rate", atof(envOr("NOMAD_RATE_LIMIT", "200")), "Nomad API operations per second at most (NOMAD_RATE_LIMIT)")
 	fs.IntVar(&c.workers, "workers", atoi(envOr("KG_RECONCILE_WORKERS", "4")), "clients reconciled in parallel (KG_RECONCILE_WORKERS)")
+	fs.StringVar(&c.registryTopic, "registry-topic", envOr("KG_REGISTRY_TOPIC", kafkaio.TopicRegistry), "registrations topic (KG_REGISTRY_TOPIC); change only to run several planes on one cluster")
+	fs.StringVar(&c.heartbeatTopic, "heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL); debug logs every heartbeat")
 	fs.StringVar(&c.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
 	fs.Usage = func() {
@@ -284,5 +288,7 @@ func ingestOnce(ctx context.Context, cfg config, brokers []string, ctrl *schedul
 			}
 		}
 	}
-	return scheduler.Ingest(ctx, scheduler.IngestConfig{Brokers: brokers, Lookback: cfg.threshold, Logger: log}, ctrl)
+	return scheduler.Ingest(ctx, scheduler.IngestConfig{
+		Brokers: brokers, RegistryTopic: cfg.registryTopic, HeartbeatTopic: cfg.heartbeatTopic, Lookback: cfg.threshold, Logger: log,
+	}, ctrl)
 }

@@ -1,0 +1,379 @@
+package main
+
+// End-to-end tests of the kg-control-plane process: the real binary, the real
+// Kafka broker the project's scripts start, and a fake Nomad (httptest) that
+// records every call. The restart test kills the process with SIGKILL.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kgrca/kgplane/internal/fakenomad"
+	"github.com/kgrca/kgplane/internal/testinfra"
+	"github.com/kgrca/kgplane/workers/kafkaio"
+)
+
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kg-control-plane")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building kg-control-plane: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// kafkaEnv is a pair of fresh topics on the real broker and a producer for them.
+type kafkaEnv struct {
+	brokers             []string
+	registry, heartbeat string
+	client              sarama.Client
+	producer            sarama.SyncProducer
+}
+
+func newKafkaEnv(t *testing.T) *kafkaEnv {
+	brokers := testinfra.KafkaBrokers(t)
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	e := &kafkaEnv{brokers: brokers, registry: "test.registry." + suffix, heartbeat: "test.heartbeat." + suffix}
+	sc := sarama.NewConfig()
+	sc.Version = kafkaio.KafkaVersion
+	admin, err := sarama.NewClusterAdmin(brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for _, s := range kafkaio.Topics(1) {
+		if s.Name != kafkaio.TopicRegistry && s.Name != kafkaio.TopicHeartbeat {
+			continue
+		}
+		name := e.registry
+		if s.Name == kafkaio.TopicHeartbeat {
+			name = e.heartbeat
+		}
+		if err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: s.Partitions, ReplicationFactor: 1, ConfigEntries: s.ConfigEntries()}, false); err != nil {
+			t.Fatalf("creating %s: %v", name, err)
+		}
+		t.Cleanup(func() {
+			if a, err := sarama.NewClusterAdmin(brokers, sc); err == nil {
+				a.DeleteTopic(name)
+				a.Close()
+			}
+		})
+	}
+	psc := sarama.NewConfig()
+	psc.Version = kafkaio.KafkaVersion
+	psc.Producer.Return.Successes = true
+	psc.Producer.Partitioner = sarama.NewManualPartitioner
+	e.client, err = sarama.NewClient(brokers, psc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.producer, err = sarama.NewSyncProducerFromClient(e.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.producer.Close(); e.client.Close() })
+	return e
+}
+
+func (e *kafkaEnv) send(t testing.TB, topic, key string, value []byte) {
+	t.Helper()
+	parts, err := e.client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Partition: kafkaio.PartitionFor(key, int32(len(parts)))}
+	if value != nil {
+		msg.Value = sarama.ByteEncoder(value)
+	}
+	if _, _, err := e.producer.SendMessage(msg); err != nil {
+		t.Fatalf("producing to %s: %v", topic, err)
+	}
+}
+
+func (e *kafkaEnv) register(t testing.TB, id string) {
+	v, _ := json.Marshal(map[string]string{"client_id": id, "cluster_name": "cluster-" + id, "k8s_version": "1.30"})
+	e.send(t, e.registry, id, v)
+}
+
+func (e *kafkaEnv) beat(t testing.TB, id string) {
+	v, _ := json.Marshal(map[string]string{"client_id": id, "timestamp": time.Now().UTC().Format(time.RFC3339Nano)})
+	e.send(t, e.heartbeat, id, v)
+}
+
+// heartbeater sends heartbeats for ids every interval until stopped.
+type heartbeater struct {
+	mu     sync.Mutex
+	ids    map[string]bool
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startHeartbeats(t *testing.T, e *kafkaEnv, every time.Duration) *heartbeater {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &heartbeater{ids: map[string]bool{}, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			h.mu.Lock()
+			ids := make([]string, 0, len(h.ids))
+			for id := range h.ids {
+				ids = append(ids, id)
+			}
+			h.mu.Unlock()
+			for _, id := range ids {
+				e.beat(t, id)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *heartbeater) set(id string, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if on {
+		h.ids[id] = true
+	} else {
+		delete(h.ids, id)
+	}
+}
+
+func (h *heartbeater) stop() { h.cancel(); <-h.done }
+
+// plane is one running kg-control-plane process.
+type plane struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *logSink
+}
+
+type logSink struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startPlane(t *testing.T, bin string, e *kafkaEnv, nomadURL string, threshold string) *plane {
+	t.Helper()
+	p := &plane{addr: freeAddr(t), logs: &logSink{}}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = append(os.Environ(),
+		"KAFKA_BROKERS="+strings.Join(e.brokers, ","),
+		"KG_REGISTRY_TOPIC="+e.registry,
+		"KG_HEARTBEAT_TOPIC="+e.heartbeat,
+		"KG_ENSURE_TOPICS=false",
+		"STALE_CLIENT_THRESHOLD_MINUTES="+threshold,
+		"HEARTBEAT_CHECK_INTERVAL_SECONDS=2",
+		"JOBSPECS_DIR=../../jobspecs",
+		"JOBSPEC_VARS_FILE=../../jobspecs/vars/dev.vars.hcl",
+		"NOMAD_ADDR="+nomadURL,
+		"KG_HTTP_ADDR="+p.addr,
+	)
+	p.cmd.Stdout = p.logs
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		if t.Failed() {
+			t.Logf("control plane log:\n%s", p.logs.String())
+		}
+	})
+	eventually(t, 30*time.Second, "the control plane to be ready", p.ready)
+	return p
+}
+
+func (p *plane) ready() bool {
+	resp, err := http.Get("http://" + p.addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (p *plane) kill(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+}
+
+func jobsOf(fake *fakenomad.Server, id string) int {
+	n := 0
+	for _, j := range fake.JobIDs() {
+		if strings.HasSuffix(j, "-"+id) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestControlPlaneProcessLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test: builds the binary and uses the real Kafka")
+	}
+	e := newKafkaEnv(t)
+	fake := fakenomad.New()
+	defer fake.Close()
+	bin := buildBinary(t)
+	const threshold = 3 * time.Second
+	p := startPlane(t, bin, e, fake.URL, "0.05") // 3 s
+	hb := startHeartbeats(t, e, 500*time.Millisecond)
+
+	// register → the three jobs are submitted
+	start := time.Now()
+	e.register(t, "life-a")
+	hb.set("life-a", true)
+	eventually(t, 10*time.Second, "life-a's jobs", func() bool { return jobsOf(fake, "life-a") == 3 })
+	t.Logf("registration → 3 jobs registered: %s", time.Since(start))
+
+	// heartbeats keep them; a client that never heartbeats goes stale
+	silentAt := time.Now()
+	e.register(t, "life-silent")
+	eventually(t, 10*time.Second, "life-silent's jobs", func() bool { return jobsOf(fake, "life-silent") == 3 })
+	eventually(t, threshold+5*time.Second, "life-silent purged", func() bool { return jobsOf(fake, "life-silent") == 0 })
+	if d := time.Since(silentAt); d < threshold {
+		t.Fatalf("silent client purged after %s, before the %s threshold", d, threshold)
+	}
+	t.Logf("silent client purged %s after registering (threshold %s)", time.Since(silentAt), threshold)
+	if jobsOf(fake, "life-a") != 3 {
+		t.Fatal("heartbeating client lost its jobs")
+	}
+
+	// tombstone → purged at once; re-register → submitted again
+	e.register(t, "life-tomb")
+	hb.set("life-tomb", true)
+	eventually(t, 10*time.Second, "life-tomb's jobs", func() bool { return jobsOf(fake, "life-tomb") == 3 })
+	start = time.Now()
+	e.send(t, e.registry, "life-tomb", nil)
+	eventually(t, 2*time.Second, "life-tomb purged by its tombstone", func() bool { return jobsOf(fake, "life-tomb") == 0 })
+	t.Logf("tombstone → purged: %s", time.Since(start))
+	e.register(t, "life-tomb")
+	eventually(t, 10*time.Second, "life-tomb re-registered", func() bool { return jobsOf(fake, "life-tomb") == 3 })
+
+	// Bad records on the real topics never crash the process nor reach Nomad.
+	before := len(fake.CallsOf("register"))
+	e.send(t, e.registry, "BAD_ID", []byte(`{"client_id":"BAD_ID"}`))
+	e.send(t, e.registry, "mismatch-a", []byte(`{"client_id":"mismatch-b"}`))
+	e.send(t, e.registry, "broken-json", []byte(`{`))
+	e.send(t, e.heartbeat, "never-registered", []byte(`{"client_id":"never-registered"}`))
+
+	// Kill the control plane mid-way. While it is down, life-a keeps heartbeating
+	// and life-doomed (registered just before) stays silent past its deadline.
+	e.register(t, "life-doomed")
+	eventually(t, 10*time.Second, "life-doomed's jobs", func() bool { return jobsOf(fake, "life-doomed") == 3 })
+	if n := len(fake.CallsOf("register")); n != before+3 {
+		t.Fatalf("bad records caused %d registers", n-before-3)
+	}
+	p.kill(t)
+	downAt := time.Now()
+	eventually(t, 2*threshold, "downtime past life-doomed's deadline", func() bool { return time.Since(downAt) > threshold })
+	fake.ResetCalls()
+
+	p = startPlane(t, bin, e, fake.URL, "0.05")
+	eventually(t, 10*time.Second, "life-doomed purged after restart", func() bool { return jobsOf(fake, "life-doomed") == 0 })
+	// Watch a full resync interval go by: healthy clients' jobs are neither
+	// purged nor changed.
+	resyncs := time.Now()
+	eventually(t, 10*time.Second, "a resync after restart", func() bool {
+		return time.Since(resyncs) > 3*time.Second && len(fake.CallsOf("list")) >= 2
+	})
+	for _, c := range fake.Calls() {
+		if (c.Op() == "register" || c.Op() == "deregister" || c.Op() == "parse") &&
+			(strings.Contains(c.Path, "life-a") || strings.Contains(string(c.Body), "life-a")) {
+			t.Errorf("restart touched a healthy client's job: %s %s", c.Method, c.Path)
+		}
+	}
+	if jobsOf(fake, "life-a") != 3 || jobsOf(fake, "life-tomb") != 3 {
+		t.Fatalf("healthy clients' jobs after restart: %v", fake.JobIDs())
+	}
+
+	// /v1/clients reports the phases.
+	resp, err := http.Get("http://" + p.addr + "/v1/clients")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var out struct {
+		Clients []struct {
+			ID    string
+			Phase string
+			Jobs  []struct{ ID, Status string }
+		}
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("decoding /v1/clients: %v\n%s", err, body)
+	}
+	phases := map[string]string{}
+	for _, c := range out.Clients {
+		phases[c.ID] = c.Phase
+	}
+	want := map[string]string{"life-a": "active", "life-silent": "stale", "life-doomed": "stale", "life-tomb": "active"}
+	for id, ph := range want {
+		if phases[id] != ph {
+			t.Errorf("/v1/clients: %s is %q, want %q (all: %v)", id, phases[id], ph, phases)
+		}
+	}
+	logs := p.logs.String()
+	if !strings.Contains(logs, "registry caught up") {
+		t.Errorf("restart log lacks the catch-up line:\n%s", logs)
+	}
+}
