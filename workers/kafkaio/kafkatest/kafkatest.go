@@ -1,0 +1,186 @@
+// Package kafkatest holds helpers for integration tests against the real
+// Kafka: unique topics, producing keyed records, reading a topic back, and
+// polling a condition with a deadline.
+package kafkatest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/kgrca/kgplane/internal/testinfra"
+	"github.com/kgrca/kgplane/workers/kafkaio"
+)
+
+// Brokers returns the test Kafka's brokers (skipping or failing like testinfra).
+func Brokers(t testing.TB) []string { return testinfra.KafkaBrokers(t) }
+
+// Suffix returns a random suffix such as ".3f9a1c2e" for unique names.
+func Suffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "." + hex.EncodeToString(b)
+}
+
+// Config is a sarama config for test clients.
+func Config() *sarama.Config {
+	c := sarama.NewConfig()
+	c.Version = kafkaio.KafkaVersion
+	c.Producer.Return.Successes = true
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Partitioner = kafkaio.NewClientPartitioner
+	return c
+}
+
+// CreateTopics creates each topic with the given partitions and deletes it
+// when the test ends.
+func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(brokers, Config())
+	if err != nil {
+		t.Fatalf("admin client: %v", err)
+	}
+	defer admin.Close()
+	for _, topic := range topics {
+		err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			t.Fatalf("creating topic %s: %v", topic, err)
+		}
+		t.Cleanup(func() {
+			if a, err := sarama.NewClusterAdmin(brokers, Config()); err == nil {
+				_ = a.DeleteTopic(topic)
+				_ = a.Close()
+			}
+		})
+	}
+}
+
+// Produce sends msgs synchronously with the client partitioner.
+func Produce(t testing.TB, brokers []string, msgs []*sarama.ProducerMessage) {
+	t.Helper()
+	p, err := sarama.NewSyncProducer(brokers, Config())
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer p.Close()
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("producing %d records: %v", len(msgs), err)
+	}
+}
+
+// ReadAll returns every record of topic currently in it (all partitions, up to
+// the high watermark at the time of the call), partition by partition.
+func ReadAll(t testing.TB, brokers []string, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, Config())
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	var out []*sarama.ConsumerMessage
+	for _, p := range parts {
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatalf("high watermark of %s/%d: %v", topic, p, err)
+		}
+		if hwm == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("consuming %s/%d: %v", topic, p, err)
+		}
+		timeout := time.After(30 * time.Second)
+		for done := false; !done; {
+			select {
+			case m := <-pc.Messages():
+				out = append(out, m)
+				done = m.Offset >= hwm-1
+			case <-timeout:
+				pc.Close()
+				t.Fatalf("reading %s/%d: timed out before offset %d", topic, p, hwm-1)
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+// Eventually polls cond every 50ms until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+// Run starts fn in a goroutine under a cancelable context and returns a stop
+// function that cancels it and returns fn's error; the test's cleanup stops it
+// too.
+func Run(t testing.TB, fn func(ctx context.Context) error) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- fn(ctx) }()
+	var err error
+	stopped := false
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case err = <-errc:
+			case <-time.After(60 * time.Second):
+				err = fmt.Errorf("did not stop within 60s")
+			}
+		}
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+// Key builds "<client>::<typ>::<id>".
+func Key(client, typ, id string) string { return client + "::" + typ + "::" + id }
+
+// Sum adds up every counter or gauge series of c (0 when it has none yet).
+func Sum(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { c.Collect(ch); close(ch) }()
+	var total float64
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			continue
+		}
+		switch {
+		case pb.Counter != nil:
+			total += pb.Counter.GetValue()
+		case pb.Gauge != nil:
+			total += pb.Gauge.GetValue()
+		}
+	}
+	return total
+}
