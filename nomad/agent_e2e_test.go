@@ -1,0 +1,421 @@
+package nomad
+
+// Real-agent tests: they start `nomad agent -dev` on loopback and free ports and
+// run Submit, ListManaged and Purge against it. They skip when no nomad binary
+// is on PATH. Run them with:
+//
+//	PATH=/path/to/nomad-dir:$PATH go test ./nomad -run E2E -v
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+// syncBuffer collects the agent's output for the failure message.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type devAgent struct {
+	addr    string
+	api     *api.Client
+	client  *Client
+	dataDir string
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// startDevAgent starts a Nomad dev agent (server + client, raw_exec enabled)
+// and returns once it has a leader and a ready node with raw_exec. It is stopped
+// when the test ends.
+func startDevAgent(t *testing.T) *devAgent {
+	t.Helper()
+	bin, err := exec.LookPath("nomad")
+	if err != nil {
+		t.Skip("nomad not on PATH; install Nomad to run the real-agent tests")
+	}
+	dir := t.TempDir()
+	ports := freePorts(t, 3)
+	dataDir := filepath.Join(dir, "data")
+	cfg := fmt.Sprintf(`data_dir = %q
+ports {
+  http = %d
+  rpc  = %d
+  serf = %d
+}
+client {
+  options = {
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
+  }
+}
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+`, dataDir, ports[0], ports[1], ports[2])
+	cfgPath := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out := &syncBuffer{}
+	cmd := exec.Command(bin, "agent", "-dev", "-bind=127.0.0.1", "-network-interface=lo", "-config="+cfgPath)
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group, so the executors it forks can be stopped with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting nomad agent: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		// Anything left in the agent's group (task executors) goes too.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("nomad agent output:\n%s", out.String())
+		}
+	})
+
+	addr := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	ac, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 90*time.Second, "a Nomad leader", func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("nomad agent exited: %v\n%s", err, out.String())
+		default:
+		}
+		leader, err := ac.Status().Leader()
+		return err == nil && leader != ""
+	})
+	eventually(t, 90*time.Second, "a ready node with raw_exec", func() bool {
+		nodes, _, err := ac.Nodes().List(nil)
+		if err != nil {
+			return false
+		}
+		for _, n := range nodes {
+			if d := n.Drivers["raw_exec"]; n.Status == "ready" && d != nil && d.Healthy {
+				return true
+			}
+		}
+		return false
+	})
+	return &devAgent{addr: addr, api: ac, client: c, dataDir: dataDir}
+}
+
+func uniqueClient(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000)
+}
+
+// runningAlloc returns a running allocation of the job, if any.
+func (a *devAgent) runningAlloc(jobID string) (*api.AllocationListStub, bool) {
+	allocs, _, err := a.api.Jobs().Allocations(jobID, false, nil)
+	if err != nil {
+		return nil, false
+	}
+	for _, al := range allocs {
+		if al.ClientStatus == "running" {
+			return al, true
+		}
+	}
+	return nil, false
+}
+
+func TestE2ESubmitListPurge(t *testing.T) {
+	a := startDevAgent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	set, err := LoadTemplates("testdata/e2e", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := uniqueClient("e2e")
+	r, err := set.Render(set.Templates[0], ClientVars{ClientID: client, Neo4jDatabase: client, KafkaBrokers: "127.0.0.1:9092"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.JobID != "kg-e2e-sleeper-"+client {
+		t.Fatalf("JobID = %q", r.JobID)
+	}
+
+	res, err := a.client.Submit(ctx, r, nil)
+	if err != nil {
+		t.Fatalf("first Submit: %v", err)
+	}
+	if !res.Changed || res.EvalID == "" || res.JobID != r.JobID {
+		t.Fatalf("first Submit = %+v, want a register with an evaluation", res)
+	}
+
+	eventually(t, 2*time.Minute, "the job and an allocation running", func() bool {
+		job, _, err := a.api.Jobs().Info(r.JobID, nil)
+		if err != nil || job.Status == nil || *job.Status != "running" {
+			return false
+		}
+		_, ok := a.runningAlloc(r.JobID)
+		return ok
+	})
+
+	// The job carries the kg_* meta and the submission shows its definition.
+	job, _, err := a.api.Jobs().Info(r.JobID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range r.Meta() {
+		if job.Meta[k] != v {
+			t.Errorf("job meta %s = %q, want %q", k, job.Meta[k], v)
+		}
+	}
+	sub, _, err := a.api.Jobs().Submission(r.JobID, int(*job.Version), nil)
+	if err != nil {
+		t.Fatalf("reading the job submission: %v", err)
+	}
+	if sub.Source != r.HCL || sub.Format != "hcl2" || sub.VariableFlags[VarClientID] != client {
+		t.Errorf("submission: format %q, flags %v, source equal %v", sub.Format, sub.VariableFlags, sub.Source == r.HCL)
+	}
+
+	// Unchanged: Nomad's plan shows no diff and the register is skipped.
+	res2, err := a.client.Submit(ctx, r, nil)
+	if err != nil {
+		t.Fatalf("second Submit: %v", err)
+	}
+	if res2.Changed || res2.EvalID != "" {
+		t.Errorf("second Submit = %+v, want Changed=false", res2)
+	}
+	job2, _, err := a.api.Jobs().Info(r.JobID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *job2.Version != *job.Version {
+		t.Errorf("the unchanged Submit made job version %d (was %d)", *job2.Version, *job.Version)
+	}
+
+	// A changed meta (e.g. a new template SHA) is a change.
+	res3, err := a.client.Submit(ctx, r, map[string]string{MetaTemplateSHA: "changed"})
+	if err != nil || !res3.Changed {
+		t.Fatalf("Submit with new meta = %+v, %v; want Changed", res3, err)
+	}
+
+	// A foreign job without kgplane's meta must not be listed.
+	foreign := r
+	foreignID := "foreign-" + client
+	foreign.JobID = foreignID
+	foreign.HCL = strings.Replace(r.HCL, `id          = "kg-e2e-sleeper-${var.client_id}"`, `id          = "foreign-${var.client_id}"`, 1)
+	var fj api.Job
+	if _, err := a.api.Raw().Write("/v1/jobs/parse", &api.JobsParseRequest{JobHCL: foreign.HCL, Variables: foreign.Variables}, &fj, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.api.Jobs().Register(&fj, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _, _ = a.api.Jobs().Deregister(foreignID, true, nil) })
+
+	managed, err := a.client.ListManaged(ctx)
+	if err != nil {
+		t.Fatalf("ListManaged: %v", err)
+	}
+	var found bool
+	for _, m := range managed {
+		if m.ID == foreignID {
+			t.Errorf("ListManaged lists the foreign job %s", m.ID)
+		}
+		if m.ID == r.JobID {
+			found = true
+			if m.Client != client || m.Template != "sleeper" || m.TemplateSHA != "changed" || m.Status == "" {
+				t.Errorf("ListManaged: %+v", m)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("ListManaged %+v does not list %s", managed, r.JobID)
+	}
+
+	// Purge: the job disappears (GET 404); a second purge is still a success.
+	if err := a.client.Purge(ctx, r.JobID); err != nil {
+		t.Fatalf("Purge: %v", err)
+	}
+	eventually(t, 30*time.Second, "the purged job to be gone", func() bool {
+		_, _, err := a.api.Jobs().Info(r.JobID, nil)
+		return statusCode(err) == http.StatusNotFound
+	})
+	if err := a.client.Purge(ctx, r.JobID); err != nil {
+		t.Errorf("Purge of a purged job: %v", err)
+	}
+	managed, err = a.client.ListManaged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range managed {
+		if m.ID == r.JobID {
+			t.Errorf("ListManaged still lists %s after the purge", m.ID)
+		}
+	}
+}
+
+// The shipped templates, with the dev var-file, run for real: a stand-in
+// worker binary records its arguments and environment and sleeps. A secret in
+// the Nomad variable nomad/jobs/<job id> reaches the task; without one the task
+// starts anyway (the nomadVarExists guard). Nomad also rejects an invalid
+// client id through the template's validation block.
+func TestE2EShippedTemplates(t *testing.T) {
+	a := startDevAgent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	dir := t.TempDir()
+	worker := filepath.Join(dir, "fake-kg-worker")
+	script := "#!/bin/sh\nenv > \"" + dir + "/env-$CLIENT_ID-$1.txt.tmp\"\nmv \"" + dir + "/env-$CLIENT_ID-$1.txt.tmp\" \"" + dir + "/env-$CLIENT_ID-$1.txt\"\nexec sleep 300\n"
+	if err := os.WriteFile(worker, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	devVars, err := os.ReadFile("../jobspecs/vars/dev.vars.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := filepath.Join(dir, "run.vars.hcl")
+	generated := strings.Replace(string(devVars), `worker_binary   = "/usr/local/bin/kg-worker"`, fmt.Sprintf("worker_binary   = %q", worker), 1)
+	if generated == string(devVars) {
+		t.Fatal("dev.vars.hcl has no worker_binary placeholder line to replace")
+	}
+	if err := os.WriteFile(vars, []byte(generated), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := LoadTemplates("../jobspecs", vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	client := uniqueClient("e2e-shipped")
+	cv := ClientVars{ClientID: client, Neo4jDatabase: client, KafkaBrokers: "127.0.0.1:9092"}
+	secretJob := "kg-event-normalizer-" + client
+	if _, _, err := a.api.Variables().Create(&api.Variable{Path: "nomad/jobs/" + secretJob, Items: api.VariableItems{"NEO4J_PASSWORD": "s3cret"}}, nil); err != nil {
+		t.Fatalf("writing the Nomad variable: %v", err)
+	}
+
+	for _, tp := range set.Templates {
+		r, err := set.Render(tp, cv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.client.Submit(ctx, r, nil); err != nil {
+			t.Fatalf("Submit %s: %v", tp.Name, err)
+		}
+		t.Cleanup(func() { _ = a.client.Purge(context.Background(), r.JobID) })
+	}
+	for _, tp := range set.Templates {
+		envFile := filepath.Join(dir, "env-"+client+"-"+tp.Name+".txt")
+		eventually(t, 2*time.Minute, tp.Name+" running its worker", func() bool {
+			_, err := os.Stat(envFile)
+			return err == nil
+		})
+		env, err := os.ReadFile(envFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			"CLIENT_ID=" + client, "NEO4J_DATABASE=" + client, "KAFKA_BROKERS=127.0.0.1:9092",
+			"NEO4J_URI=bolt://127.0.0.1:7687", "NEO4J_ISOLATION=shared", "METRICS_ADDR=:",
+		}
+		if tp.Name == "event-normalizer" {
+			want = append(want, "NEO4J_PASSWORD=s3cret")
+		}
+		for _, w := range want {
+			if !strings.Contains(string(env), "\n"+w) && !strings.HasPrefix(string(env), w) {
+				t.Errorf("%s: environment lacks %q:\n%s", tp.Name, w, env)
+			}
+		}
+		if tp.Name != "event-normalizer" && strings.Contains(string(env), "NEO4J_PASSWORD=") {
+			t.Errorf("%s: got a password it has no variable for", tp.Name)
+		}
+	}
+
+	// Nomad evaluates the client_id validation block: a bad id never becomes a job.
+	r, err := set.Render(set.Templates[0], cv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := r
+	bad.Variables = strings.Replace(r.Variables, `"`+client+`"`, `"Bad_Client"`, 1)
+	_, err = a.client.Submit(ctx, bad, nil)
+	if err == nil || ErrorKind(err) != KindParse {
+		t.Fatalf("Submit with client_id Bad_Client = %v (kind %q), want a parse error", err, ErrorKind(err))
+	}
+	if !strings.Contains(err.Error(), "client_id") {
+		t.Errorf("the parse error does not mention client_id: %v", err)
+	}
+	var ue api.UnexpectedResponseError
+	if !errors.As(err, &ue) {
+		t.Errorf("error %T does not carry Nomad's response", err)
+	}
+}
