@@ -184,3 +184,13 @@ func Sum(c prometheus.Collector) float64 {
 	}
 	return total
 }
+
+// RawEvent is a realistic core/v1 Event (a BackOff of pod web-<i%50>) with
+// metadata.uid = uid, as a client's agent publishes it to raw.k8s.events.
+func RawEvent(uid string, i int) []byte {
+	return fmt.Appendf(nil, `{"apiVersion":"v1","kind":"Event","metadata":{"name":"web-%d.%x","namespace":"shop","uid":%q,"creationTimestamp":"2026-11-20T10:00:00Z"},`+
+		`"involvedObject":{"kind":"Pod","namespace":"shop","name":"web-%d","uid":"5b0e1f7a-2c3d-4e5f-8a9b-%012d","apiVersion":"v1"},`+
+		`"reason":"BackOff","message":"Back-off restarting failed container app in pod web-%d_shop","source":{"component":"kubelet","host":"node-%d"},`+
+		`"firstTimestamp":"2026-11-20T10:00:00Z","lastTimestamp":"2026-11-20T10:%02d:%02dZ","count":%d,"type":"Warning"}`,
+		i%50, i, uid, i%50, i%50, i%50, i%3, (i/60)%60, i%60, 1+i%5)
+}
