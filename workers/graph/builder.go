@@ -1,0 +1,518 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kgrca/kgplane/workers/kafkaio"
+)
+
+// DeadLetterFunc sends a record that can never be written to dlq.normalized
+// with the reason; it returns only when the dead letter is acknowledged.
+type DeadLetterFunc func(ctx context.Context, in kafkaio.Record, reason error) error
+
+// Builder writes one client's records to its graph. Handle is called with one
+// batch at a time (it is not safe for concurrent use: per-client order matters).
+type Builder struct {
+	client   string
+	database string
+	topics   Topics
+	driver   neo4j.DriverWithContext
+	rules    []Rule
+	probes   map[probeKey]string // Cypher per (direction, relation)
+	dlq      DeadLetterFunc
+	log      *slog.Logger
+	m        *metrics
+
+	// Backoff between attempts while Neo4j is unavailable.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+type probeKey struct {
+	dir string
+	rel Relation
+}
+
+// NewBuilder prepares a builder for client writing to database ("" = the
+// server's default database). It checks the rule table and registers metrics.
+func NewBuilder(driver neo4j.DriverWithContext, client, database string, topics Topics, rules []Rule, dlq DeadLetterFunc,
+	reg prometheus.Registerer, log *slog.Logger) (*Builder, error) {
+	b := &Builder{client: client, database: database, topics: topics, driver: driver, rules: rules, dlq: dlq, log: log,
+		probes: map[probeKey]string{}, MinBackoff: 250 * time.Millisecond, MaxBackoff: 5 * time.Second}
+	if err := checkRules(rules); err != nil {
+		return nil, err
+	}
+	for _, r := range rules {
+		for _, dir := range []string{findCauses, findEffects} {
+			q, err := cypherProbe(dir, r.Relation)
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+			}
+			b.probes[probeKey{dir, r.Relation}] = q
+		}
+	}
+	m, err := newMetrics(reg, client)
+	if err != nil {
+		return nil, err
+	}
+	b.m = m
+	return b, nil
+}
+
+// checkRules rejects a rule table the builder cannot run.
+func checkRules(rules []Rule) error {
+	seen := map[string]bool{}
+	for i, r := range rules {
+		switch {
+		case r.Name == "" || seen[r.Name]:
+			return fmt.Errorf("rule %d: empty or duplicate name %q", i, r.Name)
+		case len(r.Cause) == 0 || len(r.Effect) == 0:
+			return fmt.Errorf("rule %s: needs causes and effects", r.Name)
+		case r.MaxLag <= 0:
+			return fmt.Errorf("rule %s: max lag must be positive", r.Name)
+		case r.Confidence <= 0 || r.Confidence > 1:
+			return fmt.Errorf("rule %s: confidence %v not in (0, 1]", r.Name, r.Confidence)
+		}
+		seen[r.Name] = true
+	}
+	return nil
+}
+
+// EnsureSchema checks that the server can do the isolation asked for, creates
+// the client's database in "database" isolation, and creates the constraints and
+// indexes, all idempotently. It waits (with backoff) while Neo4j is unreachable.
+func (b *Builder) EnsureSchema(ctx context.Context, iso Isolation) error {
+	return b.retry(ctx, "preparing the schema", func() error {
+		if iso == IsolationDatabase {
+			if err := b.ensureDatabase(ctx); err != nil {
+				return err
+			}
+		}
+		for _, q := range schemaStatements() {
+			if _, err := neo4j.ExecuteQuery(ctx, b.driver, q, nil, neo4j.EagerResultTransformer,
+				neo4j.ExecuteQueryWithDatabase(b.database)); err != nil {
+				return fmt.Errorf("running %q: %w", q, err)
+			}
+		}
+		return nil
+	})
+}
+
+// errConfig is a configuration the server cannot honour; retrying cannot help.
+type errConfig struct{ error }
+
+func (b *Builder) ensureDatabase(ctx context.Context) error {
+	res, err := neo4j.ExecuteQuery(ctx, b.driver, "CALL dbms.components() YIELD edition RETURN edition", nil,
+		neo4j.EagerResultTransformer, neo4j.ExecuteQueryWithDatabase("system"))
+	if err != nil {
+		return fmt.Errorf("asking Neo4j for its edition: %w", err)
+	}
+	edition := ""
+	if len(res.Records) > 0 {
+		edition, _ = res.Records[0].Values[0].(string)
+	}
+	if strings.EqualFold(edition, "community") {
+		return errConfig{fmt.Errorf("NEO4J_ISOLATION=database needs Neo4j Enterprise or Aura, but the server is %s edition, "+
+			"which has one user database: set NEO4J_ISOLATION=shared", edition)}
+	}
+	if _, err := neo4j.ExecuteQuery(ctx, b.driver, "CREATE DATABASE $db IF NOT EXISTS WAIT", map[string]any{"db": b.database},
+		neo4j.EagerResultTransformer, neo4j.ExecuteQueryWithDatabase("system")); err != nil {
+		return fmt.Errorf("creating database %s: %w", b.database, err)
+	}
+	return nil
+}
+
+// retry runs f until it succeeds, ctx ends, or it fails with a configuration
+// error, backing off between attempts.
+func (b *Builder) retry(ctx context.Context, what string, f func() error) error {
+	backoff := b.MinBackoff
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var cfgErr errConfig
+		if errors.As(err, &cfgErr) {
+			return cfgErr.error
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+		}
+		b.log.Warn("neo4j unavailable, retrying", "what", what, "attempt", attempt, "backoff", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, b.MaxBackoff)
+	}
+}
+
+// item is one decoded input.
+type item struct {
+	in kafkaio.Record
+	d  decoded
+}
+
+type deadLetter struct {
+	in     kafkaio.Record
+	reason error
+}
+
+// Handle writes one batch in one transaction and returns when it is committed
+// (nil: the caller may commit the offsets), or when ctx ends (an error: the
+// offsets must not be committed). Records that can never be written are
+// dead-lettered; Neo4j being unavailable is waited out, never dropped.
+func (b *Builder) Handle(ctx context.Context, batch []kafkaio.Record) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	start := time.Now()
+	var items []item
+	var dead []deadLetter
+	for _, in := range batch {
+		d, err := decode(b.client, b.topics, in)
+		switch {
+		case err == nil:
+			items = append(items, item{in, d})
+			continue
+		case errors.Is(err, errOtherClient):
+			b.m.records.WithLabelValues(in.Topic, "other_client").Inc()
+		case errors.Is(err, errLowSignal):
+			b.m.records.WithLabelValues(in.Topic, "low_signal").Inc()
+		default:
+			dead = append(dead, deadLetter{in, err})
+		}
+	}
+	err := b.commit(ctx, items)
+	var rej *rejectedError
+	if errors.As(err, &rej) {
+		// Neo4j refused the batch for something in the data. Write the records one
+		// by one so only the ones it refuses are dead-lettered.
+		b.m.retries.WithLabelValues("rejected").Inc()
+		b.log.Warn("neo4j rejected a batch; writing its records one by one", "records", len(items), "err", rej.err)
+		for _, it := range items {
+			err := b.commit(ctx, []item{it})
+			if errors.As(err, &rej) {
+				dead = append(dead, deadLetter{it.in, fmt.Errorf("neo4j refused the record: %w", rej.err)})
+			} else if err != nil {
+				return err
+			}
+		}
+	} else if err != nil {
+		return err
+	}
+	for _, d := range dead {
+		b.log.Warn("dead-lettering record", "topic", d.in.Topic, "partition", d.in.Partition, "offset", d.in.Offset, "reason", d.reason)
+		if err := b.dlq(ctx, d.in, d.reason); err != nil {
+			return fmt.Errorf("dead-lettering %s/%d@%d: %w", d.in.Topic, d.in.Partition, d.in.Offset, err)
+		}
+		b.m.deadLetters.WithLabelValues(d.in.Topic).Inc()
+		b.m.records.WithLabelValues(d.in.Topic, "dead_letter").Inc()
+	}
+	now := time.Now()
+	var newest time.Time
+	for _, it := range items {
+		b.m.records.WithLabelValues(it.in.Topic, "written").Inc()
+		if !it.in.Timestamp.IsZero() {
+			b.m.endToEnd.Observe(now.Sub(it.in.Timestamp).Seconds())
+		}
+	}
+	for _, in := range batch {
+		if in.Timestamp.After(newest) {
+			newest = in.Timestamp
+		}
+	}
+	if !newest.IsZero() {
+		b.m.lag.Set(now.Sub(newest).Seconds())
+	}
+	b.m.batchSize.Observe(float64(len(batch)))
+	b.m.batchDuration.Observe(now.Sub(start).Seconds())
+	return nil
+}
+
+// rejectedError: Neo4j refused the transaction for its content (a client error
+// such as a type or constraint violation); retrying the same data cannot help.
+type rejectedError struct{ err error }
+
+func (e *rejectedError) Error() string { return "neo4j rejected the write: " + e.err.Error() }
+
+// permanent tells a refusal of the data from unavailability. Only statement and
+// schema client errors are the data's fault; everything else (connectivity,
+// transient, database unavailable, security) is waited out.
+func permanent(err error) bool {
+	var ne *neo4j.Neo4jError
+	if errors.As(err, &ne) {
+		return strings.HasPrefix(ne.Code, "Neo.ClientError.Statement.") || strings.HasPrefix(ne.Code, "Neo.ClientError.Schema.")
+	}
+	var ue *neo4j.UsageError
+	return errors.As(err, &ue)
+}
+
+// commit writes items in one transaction, retrying until it commits or ctx ends.
+func (b *Builder) commit(ctx context.Context, items []item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	p := buildPlan(items)
+	var rejected error
+	err := b.retry(ctx, "writing a batch", func() error {
+		st, err := b.write(ctx, p)
+		if err == nil {
+			st.record(b.m)
+			return nil
+		}
+		if permanent(err) {
+			rejected = err
+			return errConfig{err} // stop retrying
+		}
+		b.m.retries.WithLabelValues("unavailable").Inc()
+		return err
+	})
+	if rejected != nil {
+		return &rejectedError{rejected}
+	}
+	return err
+}
+
+// plan is a batch turned into the parameter rows of the Cypher statements.
+type plan struct {
+	resources []map[string]any
+	topo      []topoRound
+	events    []map[string]any
+	reveal    []map[string]any
+	reprobe   []string          // rids whose events are probed again
+	eventSigs map[string]string // eid → signal of the batch's events
+	eidOrder  []string
+}
+
+// topoRound is a run of topology records with distinct resources. Records are
+// applied in order, so a batch holding a pod's record and then its tombstone
+// leaves the same graph as two batches would (relations that held, then ended).
+type topoRound struct {
+	upserts []map[string]any
+	rels    map[string][]map[string]any // by relationship type
+	tombs   []map[string]any
+}
+
+func buildPlan(items []item) plan {
+	p := plan{eventSigs: map[string]string{}}
+	seenRes := map[string]bool{}
+	addRes := func(r resource) {
+		if !seenRes[r.RID] {
+			seenRes[r.RID] = true
+			p.resources = append(p.resources, map[string]any{"rid": r.RID, "kind": r.Kind, "namespace": r.Namespace, "name": r.Name})
+		}
+	}
+	reprobe := map[string]bool{}
+	var round *topoRound
+	inRound := map[string]bool{}
+	for _, it := range items {
+		if t := it.d.topo; t != nil {
+			if round == nil || inRound[t.Res.RID] {
+				p.topo = append(p.topo, topoRound{rels: map[string][]map[string]any{}})
+				round = &p.topo[len(p.topo)-1]
+				inRound = map[string]bool{}
+			}
+			inRound[t.Res.RID] = true
+			if t.Tombstone {
+				round.tombs = append(round.tombs, map[string]any{"rid": t.Res.RID, "ts_ms": t.TsMs})
+				continue
+			}
+			addRes(t.Res)
+			reprobe[t.Res.RID] = true
+			keep := make([]string, 0, len(t.Rels))
+			for _, r := range t.Rels {
+				addRes(r.Target)
+				keep = append(keep, r.Type+" "+r.Target.RID)
+				round.rels[r.Type] = append(round.rels[r.Type], map[string]any{"rid": t.Res.RID, "target": r.Target.RID})
+				if r.Type == "SELECTS" {
+					reprobe[r.Target.RID] = true
+				}
+			}
+			labels := t.Labels
+			if labels == nil {
+				labels = []string{}
+			}
+			round.upserts = append(round.upserts, map[string]any{"rid": t.Res.RID, "uid": nullable(t.UID), "labels": labels,
+				"keep": keep, "ts_ms": t.TsMs})
+		}
+		if e := it.d.event; e != nil {
+			addRes(e.Res)
+			p.events = append(p.events, map[string]any{"rid": e.Res.RID, "uid": nullable(e.UID), "eid": e.EID,
+				"source": e.Source, "reason": e.Reason, "signal": e.Signal, "type": e.Type, "severity": e.Severity,
+				"category": e.Category, "message": e.Message, "ts_ms": e.TsMs, "count": e.Count})
+			if _, ok := p.eventSigs[e.EID]; !ok {
+				p.eidOrder = append(p.eidOrder, e.EID)
+			}
+			p.eventSigs[e.EID] = e.Signal
+			if e.Node != "" {
+				n, err := newResource("Node", "", e.Node)
+				if err == nil {
+					addRes(n)
+					p.reveal = append(p.reveal, map[string]any{"rid": e.Res.RID, "node": n.RID})
+				}
+			}
+		}
+	}
+	for rid := range reprobe {
+		p.reprobe = append(p.reprobe, rid)
+	}
+	sort.Strings(p.reprobe)
+	return p
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// writeStats counts what one transaction created.
+type writeStats struct {
+	nodes map[string]int
+	edges map[string]int
+}
+
+func (s writeStats) record(m *metrics) {
+	for l, n := range s.nodes {
+		if l == "" {
+			continue
+		}
+		m.nodesCreated.WithLabelValues(l).Add(float64(n))
+	}
+	for t, n := range s.edges {
+		if t == "" {
+			continue
+		}
+		m.edgesCreated.WithLabelValues(t).Add(float64(n))
+	}
+}
+
+// write runs the plan in one managed transaction: the driver retries transient
+// failures for MaxTransactionRetryTime, the caller retries beyond that.
+func (b *Builder) write(ctx context.Context, p plan) (writeStats, error) {
+	session := b.driver.NewSession(ctx, neo4j.SessionConfig{AccessMode: neo4j.AccessModeWrite, DatabaseName: b.database})
+	defer session.Close(ctx)
+	var st writeStats
+	_, err := session.ExecuteWrite(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		st = writeStats{nodes: map[string]int{}, edges: map[string]int{}}
+		return nil, b.writeTx(ctx, tx, p, &st)
+	})
+	return st, err
+}
+
+func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p plan, st *writeStats) error {
+	exec := func(what, q string, params map[string]any, nodeLabel, edgeType string) ([]*neo4j.Record, error) {
+		params["client"] = b.client
+		res, err := tx.Run(ctx, q, params)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		recs, err := res.Collect(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		sum, err := res.Consume(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		st.nodes[nodeLabel] += sum.Counters().NodesCreated()
+		st.edges[edgeType] += sum.Counters().RelationshipsCreated()
+		return recs, nil
+	}
+	if len(p.resources) > 0 {
+		if _, err := exec("merging resources", cypherResources, map[string]any{"rows": p.resources}, "Resource", ""); err != nil {
+			return err
+		}
+	}
+	for _, round := range p.topo {
+		if len(round.upserts) > 0 {
+			if _, err := exec("updating topology", cypherTopologyUpsert, map[string]any{"rows": round.upserts}, "", ""); err != nil {
+				return err
+			}
+		}
+		for _, typ := range []string{"RUNS_ON", "OWNED_BY", "SELECTS"} {
+			if rows := round.rels[typ]; len(rows) > 0 {
+				if _, err := exec("merging "+typ, cypherTopologyRel(typ), map[string]any{"rows": rows}, "", typ); err != nil {
+					return err
+				}
+			}
+		}
+		if len(round.tombs) > 0 {
+			if _, err := exec("applying tombstones", cypherTopologyTombstone, map[string]any{"rows": round.tombs}, "", ""); err != nil {
+				return err
+			}
+		}
+	}
+	if len(p.events) > 0 {
+		if _, err := exec("merging events", cypherEvents, map[string]any{"rows": p.events}, "Event", "ABOUT"); err != nil {
+			return err
+		}
+	}
+	reprobe := append([]string(nil), p.reprobe...)
+	if len(p.reveal) > 0 {
+		recs, err := exec("merging event-revealed RUNS_ON", cypherRevealRunsOn, map[string]any{"rows": p.reveal}, "", "RUNS_ON")
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if rid, ok := r.Values[0].(string); ok {
+				reprobe = append(reprobe, rid)
+			}
+		}
+	}
+	// The events to probe: the batch's, plus the earlier events of resources
+	// whose relations just changed (a relation that arrives after the events it
+	// connects still links them).
+	sigs := p.eventSigs
+	order := p.eidOrder
+	if len(reprobe) > 0 {
+		recs, err := exec("listing events to probe again", cypherEventsAbout, map[string]any{"rids": reprobe}, "", "")
+		if err != nil {
+			return err
+		}
+		sigs = make(map[string]string, len(p.eventSigs)+len(recs))
+		for k, v := range p.eventSigs {
+			sigs[k] = v
+		}
+		order = append([]string(nil), p.eidOrder...)
+		for _, r := range recs {
+			eid, _ := r.Values[0].(string)
+			sig, _ := r.Values[1].(string)
+			if _, ok := sigs[eid]; !ok && eid != "" {
+				sigs[eid] = sig
+				order = append(order, eid)
+			}
+		}
+	}
+	groups := map[probeKey][]map[string]any{}
+	var keys []probeKey
+	for _, eid := range order {
+		for _, pr := range probesFor(b.rules, eid, sigs[eid]) {
+			k := probeKey{pr.Dir, pr.Relation}
+			if _, ok := groups[k]; !ok {
+				keys = append(keys, k)
+			}
+			groups[k] = append(groups[k], map[string]any{"eid": pr.EID, "rule": pr.Rule, "others": pr.Others,
+				"lag_ms": pr.MaxLagMs, "confidence": pr.Confidence})
+		}
+	}
+	for _, k := range keys {
+		if _, err := exec("linking "+k.dir+" over "+string(k.rel), b.probes[k], map[string]any{"probes": groups[k]}, "", "CAUSES"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package graph
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The Cypher the builder runs. Every statement is an UNWIND over the batch's rows
+// and MERGEs on the (client, key) pairs the uniqueness constraints cover, so a
+// replayed batch matches what it wrote before instead of adding to it. Every
+// MATCH and MERGE carries $client: in "shared" isolation that is the only thing
+// between two clients' graphs.
+
+// schemaStatements create the constraints and indexes, idempotently. Composite
+// property uniqueness constraints exist in Neo4j Community 5 (node key
+// constraints, which also demand existence, are Enterprise only).
+func schemaStatements() []string {
+	return []string{
+		"CREATE CONSTRAINT kg_resource_key IF NOT EXISTS FOR (r:Resource) REQUIRE (r.client, r.rid) IS UNIQUE",
+		"CREATE CONSTRAINT kg_event_key IF NOT EXISTS FOR (e:Event) REQUIRE (e.client, e.eid) IS UNIQUE",
+		"CREATE INDEX kg_event_ts IF NOT EXISTS FOR (e:Event) ON (e.client, e.ts_ms)",
+		"CREATE INDEX kg_event_reason IF NOT EXISTS FOR (e:Event) ON (e.client, e.reason)",
+	}
+}
+
+const cypherResources = `
+UNWIND $rows AS row
+MERGE (r:Resource {client: $client, rid: row.rid})
+SET r.kind = row.kind, r.namespace = row.namespace, r.name = row.name`
+
+// cypherTopologyUpsert records a resource's current state and ends (sets until
+// on) its topology relations that the record no longer lists. Ended relations
+// are kept: an incident that happened while they held still needs them.
+const cypherTopologyUpsert = `
+UNWIND $rows AS row
+MATCH (r:Resource {client: $client, rid: row.rid})
+SET r.uid = row.uid, r.labels = row.labels, r.deleted_ms = null
+WITH r, row
+OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS {via: 'topology'}]->(t:Resource)
+WHERE x.until IS NULL AND NOT (type(x) + ' ' + t.rid) IN row.keep
+SET x.until = row.ts_ms`
+
+// cypherTopologyTombstone: the resource was deleted; its topology relations end.
+// A tombstone for a resource the graph never saw matches nothing.
+const cypherTopologyTombstone = `
+UNWIND $rows AS row
+MATCH (r:Resource {client: $client, rid: row.rid})
+SET r.deleted_ms = row.ts_ms
+WITH r, row
+OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS {via: 'topology'}]->(:Resource)
+WHERE x.until IS NULL
+SET x.until = row.ts_ms`
+
+// cypherTopologyRel creates (or revives) one type of topology relation; the type
+// cannot be a parameter, hence one statement per type.
+func cypherTopologyRel(typ string) string {
+	return `
+UNWIND $rows AS row
+MATCH (r:Resource {client: $client, rid: row.rid}), (t:Resource {client: $client, rid: row.target})
+MERGE (r)-[x:` + typ + ` {via: 'topology'}]->(t)
+SET x.until = null`
+}
+
+const cypherEvents = `
+UNWIND $rows AS row
+MATCH (r:Resource {client: $client, rid: row.rid})
+SET r.uid = coalesce(r.uid, row.uid)
+MERGE (e:Event {client: $client, eid: row.eid})
+SET e.source = row.source, e.reason = row.reason, e.signal = row.signal, e.type = row.type,
+    e.severity = row.severity, e.category = row.category, e.message = row.message,
+    e.ts = datetime({epochMillis: row.ts_ms}), e.ts_ms = row.ts_ms, e.count = row.count
+MERGE (e)-[:ABOUT]->(r)`
+
+// cypherRevealRunsOn records that an event placed a pod on a node. It returns the
+// pods whose edge is new, so their earlier events are probed again.
+const cypherRevealRunsOn = `
+UNWIND $rows AS row
+MATCH (p:Resource {client: $client, rid: row.rid}), (n:Resource {client: $client, rid: row.node})
+WITH p, n, EXISTS { (p)-[:RUNS_ON {via: 'event'}]->(n) } AS had
+MERGE (p)-[:RUNS_ON {via: 'event'}]->(n)
+WITH p, had WHERE NOT had
+RETURN DISTINCT p.rid AS rid`
+
+// cypherEventsAbout lists the events about some resources, to probe them again
+// after their relations changed.
+const cypherEventsAbout = `
+UNWIND $rids AS rid
+MATCH (:Resource {client: $client, rid: rid})<-[:ABOUT]-(e:Event)
+RETURN DISTINCT e.eid AS eid, e.signal AS signal`
+
+// cypherProbe builds the statement that answers probes of one direction and
+// relation: it finds the counterparts o of each new event n whose resource
+// stands in the relation and whose time fits the rule's window, and MERGEs the
+// CAUSES edge. n is the effect when looking for causes, the cause otherwise.
+func cypherProbe(dir string, rel Relation) (string, error) {
+	var pattern, distinct string
+	switch {
+	case rel == RelSame:
+		pattern = "(nr)<-[:ABOUT]-(o:Event)"
+	case rel == RelNode && dir == findCauses:
+		pattern = "(nr)-[:RUNS_ON]->(:Resource)<-[:ABOUT]-(o:Event)"
+	case rel == RelNode && dir == findEffects:
+		pattern = "(nr)<-[:RUNS_ON]-(:Resource)<-[:ABOUT]-(o:Event)"
+	case rel == RelOwner:
+		pattern = "(nr)-[:OWNED_BY]->(:Resource)<-[:OWNED_BY]-(orr:Resource)<-[:ABOUT]-(o:Event)"
+		distinct = " AND orr <> nr"
+	case rel == RelSelects:
+		pattern = "(nr)<-[:SELECTS]-(:Resource)-[:SELECTS]->(orr:Resource)<-[:ABOUT]-(o:Event)"
+		distinct = " AND orr <> nr"
+	default:
+		return "", fmt.Errorf("relation %q: want %s, %s, %s or %s", rel, RelSame, RelNode, RelOwner, RelSelects)
+	}
+	window, cause, effect := "o.ts_ms <= n.ts_ms AND o.ts_ms >= n.ts_ms - p.lag_ms", "o", "n"
+	if dir == findEffects {
+		window, cause, effect = "o.ts_ms >= n.ts_ms AND o.ts_ms <= n.ts_ms + p.lag_ms", "n", "o"
+	}
+	q := strings.NewReplacer("{pattern}", pattern, "{distinct}", distinct, "{window}", window,
+		"{cause}", cause, "{effect}", effect).Replace(`
+UNWIND $probes AS p
+MATCH (n:Event {client: $client, eid: p.eid})-[:ABOUT]->(nr:Resource)
+MATCH {pattern}
+WHERE o.client = $client AND o <> n AND o.signal IN p.others AND {window}{distinct}
+WITH DISTINCT p, {cause} AS c, {effect} AS e
+MERGE (c)-[x:CAUSES {rule: p.rule}]->(e)
+SET x.confidence = p.confidence, x.lag_s = (e.ts_ms - c.ts_ms) / 1000.0`)
+	return q, nil
+}
