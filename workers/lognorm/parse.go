@@ -1,0 +1,304 @@
+package lognorm
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// recordTime returns the record's time, RFC 3339 UTC, from the first of
+// timestamp (Vector), time (Fluent Bit parsers), @timestamp, date (Fluent
+// Bit outputs) that is present.
+func recordTime(in *rawLog) (string, error) {
+	fields := [...]struct {
+		name string
+		raw  json.RawMessage
+	}{{"timestamp", in.Timestamp}, {"time", in.Time}, {"@timestamp", in.AtTimestamp}, {"date", in.Date}}
+	for _, f := range fields {
+		if len(f.raw) == 0 || string(f.raw) == "null" {
+			continue
+		}
+		t, err := parseTime(f.raw)
+		if err != nil {
+			return "", fmt.Errorf("log record field %s: %w", f.name, err)
+		}
+		return t.UTC().Format(time.RFC3339Nano), nil
+	}
+	return "", fmt.Errorf("log record has no timestamp (timestamp, time, @timestamp or date)")
+}
+
+// Epoch bounds: numbers outside 1970..9999 are not timestamps.
+const maxEpochSeconds = 253402300799 // 9999-12-31T23:59:59Z
+
+func parseTime(raw json.RawMessage) (time.Time, error) {
+	switch c := raw[0]; {
+	case c == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, fmt.Errorf("not a string: %s", raw)
+		}
+		// Layouts Fluent Bit and Vector write; one without a zone is UTC
+		// (Fluent Bit's java_sql_timestamp, ISO 8601 without offset).
+		for _, layout := range [...]string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999",
+			"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t, nil
+			}
+		}
+		return time.Time{}, fmt.Errorf("not an RFC 3339 time: %q", s)
+	case c == '-' || c >= '0' && c <= '9':
+		return parseEpoch(string(raw))
+	default:
+		return time.Time{}, fmt.Errorf("must be a time string or epoch number, got %s", jsonKind(raw))
+	}
+}
+
+// parseEpoch reads seconds since the epoch as Fluent Bit writes them
+// (Timestamp_Format double, epoch; epoch_ms for values past year 5138 in
+// seconds). The fraction is read digit by digit so the result does not
+// depend on float rounding.
+func parseEpoch(s string) (time.Time, error) {
+	bad := func() (time.Time, error) {
+		return time.Time{}, fmt.Errorf("epoch %s is not a time between 1970 and 9999", s)
+	}
+	if strings.ContainsAny(s, "eE") {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f < 0 || f > maxEpochSeconds || math.IsNaN(f) {
+			return bad()
+		}
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*1e9)), nil
+	}
+	intPart, fracPart, _ := strings.Cut(s, ".")
+	sec, err := strconv.ParseInt(intPart, 10, 64)
+	if err != nil || sec < 0 {
+		return bad()
+	}
+	var nsec int64
+	for i := 0; i < 9; i++ {
+		nsec *= 10
+		if i < len(fracPart) {
+			d := fracPart[i]
+			if d < '0' || d > '9' {
+				return bad()
+			}
+			nsec += int64(d - '0')
+		}
+	}
+	if sec > maxEpochSeconds && fracPart == "" && sec/1000 <= maxEpochSeconds {
+		// epoch_ms
+		return time.Unix(sec/1000, (sec%1000)*1e6), nil
+	}
+	if sec > maxEpochSeconds {
+		return bad()
+	}
+	return time.Unix(sec, nsec), nil
+}
+
+// appLog holds the fields of a JSON-encoded application log line that we
+// read (zap, logrus, slog, pino, bunyan, logstash-logback, python-json-logger,
+// GCP and ECS layouts). Values stay raw so one odd type does not make the
+// whole line unstructured.
+type appLog struct {
+	Level      json.RawMessage `json:"level"`
+	Severity   json.RawMessage `json:"severity"`
+	Lvl        json.RawMessage `json:"lvl"`
+	LevelName  json.RawMessage `json:"levelname"`
+	ECSLevel   json.RawMessage `json:"log.level"`
+	Msg        json.RawMessage `json:"msg"`
+	Message    json.RawMessage `json:"message"`
+	Error      json.RawMessage `json:"error"`
+	Err        json.RawMessage `json:"err"`
+	StackTrace json.RawMessage `json:"stack_trace"`
+	Stacktrace json.RawMessage `json:"stacktrace"`
+	Stack      json.RawMessage `json:"stack"`
+	ExcInfo    json.RawMessage `json:"exc_info"`
+}
+
+// parseJSONMessage decodes text when it is one JSON object.
+func parseJSONMessage(text string) (*appLog, bool) {
+	t := strings.TrimSpace(text)
+	if len(t) < 2 || t[0] != '{' || t[len(t)-1] != '}' {
+		return nil, false
+	}
+	var a appLog
+	if json.Unmarshal([]byte(t), &a) != nil {
+		return nil, false
+	}
+	return &a, true
+}
+
+func (a *appLog) severity() (Severity, bool) {
+	return levelOf(a.Level, a.Severity, a.Lvl, a.LevelName, a.ECSLevel)
+}
+
+// text returns the readable message (msg/message, with the error appended
+// as "msg: error") and the stack trace field; without a msg/message field
+// the whole JSON line stays the message.
+func (a *appLog) text(line string) (message, stack string) {
+	errText, errStack := errorField(a.Error)
+	if errText == "" {
+		errText, errStack = errorField(a.Err)
+	}
+	for _, f := range []json.RawMessage{a.StackTrace, a.Stacktrace, a.Stack, a.ExcInfo} {
+		if s, ok := jsonString(f); ok && s != "" {
+			stack = s
+			break
+		}
+	}
+	if stack == "" {
+		stack = errStack
+	}
+	msg, _ := jsonString(a.Msg)
+	if msg == "" {
+		msg, _ = jsonString(a.Message)
+	}
+	if msg == "" {
+		return line, stack
+	}
+	if errText != "" {
+		msg += ": " + errText
+	}
+	return msg, stack
+}
+
+// errorField reads an error given as a string (zap, logrus) or as an
+// object with message and stack (pino, bunyan).
+func errorField(raw json.RawMessage) (text, stack string) {
+	if s, ok := jsonString(raw); ok {
+		return s, ""
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return "", ""
+	}
+	var e struct {
+		Message json.RawMessage `json:"message"`
+		Stack   json.RawMessage `json:"stack"`
+	}
+	if json.Unmarshal(raw, &e) != nil {
+		return "", ""
+	}
+	text, _ = jsonString(e.Message)
+	stack, _ = jsonString(e.Stack)
+	return text, stack
+}
+
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// logfmtLevel finds level=, lvl= or severity= as a logfmt key (at the
+// start or after a space) and maps its value.
+func logfmtLevel(text string) (Severity, bool) {
+	line := firstLine(text)
+	for _, key := range [...]string{"level=", "lvl=", "severity="} {
+		for off := 0; off < len(line); {
+			i := strings.Index(line[off:], key)
+			if i < 0 {
+				break
+			}
+			i += off
+			off = i + len(key)
+			if i > 0 && line[i-1] != ' ' && line[i-1] != '\t' {
+				continue
+			}
+			v := line[off:]
+			if strings.HasPrefix(v, `"`) {
+				v = v[1:]
+				if j := strings.IndexByte(v, '"'); j >= 0 {
+					v = v[:j]
+				}
+			} else if j := strings.IndexAny(v, " \t"); j >= 0 {
+				v = v[:j]
+			}
+			if sev, ok := ParseLevel(v); ok {
+				return sev, true
+			}
+		}
+	}
+	return "", false
+}
+
+// klogLevel reads the klog header of Kubernetes components:
+// "E1120 10:00:00.123456       1 file.go:12] msg" (I, W, E or F + mmdd).
+func klogLevel(text string) (Severity, bool) {
+	if len(text) < 6 || text[5] != ' ' {
+		return "", false
+	}
+	for _, c := range text[1:5] {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	switch text[0] {
+	case 'I':
+		return SeverityInfo, true
+	case 'W':
+		return SeverityWarning, true
+	case 'E':
+		return SeverityError, true
+	case 'F':
+		return SeverityCritical, true
+	}
+	return "", false
+}
+
+// splitStackTrace finds a Java/JVM, Go or Python stack trace in a
+// multi-line record. With one, message is the first line and stack the
+// remaining lines, so message + "\n" + stack is the record. A Python
+// traceback that starts the record says what failed only at its end:
+// message is its last unindented line (the exception, e.g. "ValueError:
+// bad input") and stack the whole record.
+func splitStackTrace(text string) (message, stack string) {
+	nl := strings.IndexByte(text, '\n')
+	if nl < 0 || !hasStackTrace(text) {
+		return text, ""
+	}
+	first := strings.TrimRight(text[:nl], "\r")
+	if strings.HasPrefix(first, "Traceback (most recent call last)") {
+		return pythonException(text), text
+	}
+	return first, text[nl+1:]
+}
+
+// hasStackTrace reports whether a line of text looks like a frame or
+// header of a Java/JVM (also Node.js "at" frames), Go or Python trace.
+func hasStackTrace(text string) bool {
+	for line := range strings.SplitSeq(text, "\n") {
+		t := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(t, "at ") && strings.HasSuffix(t, ")") && strings.Contains(t, "("):
+			return true // Java "\tat pkg.Class.method(File.java:12)", Node "at fn (file.js:1:2)"
+		case strings.HasPrefix(t, "Caused by: "), strings.HasPrefix(t, "Exception in thread "):
+			return true
+		case strings.HasPrefix(t, "goroutine ") && strings.HasSuffix(t, "]:"):
+			return true // Go "goroutine 1 [running]:"
+		case strings.HasPrefix(t, "Traceback (most recent call last)"):
+			return true
+		}
+	}
+	return false
+}
+
+// pythonException returns the last non-empty line of a traceback that is
+// not indented: the exception line (its message may continue indented).
+func pythonException(text string) string {
+	lines := strings.Split(text, "\n")
+	for i := len(lines) - 1; i > 0; i-- {
+		l := strings.TrimRight(lines[i], "\r")
+		if l != "" && l[0] != ' ' && l[0] != '\t' {
+			return l
+		}
+	}
+	return strings.TrimRight(lines[0], "\r")
+}
