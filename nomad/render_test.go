@@ -2,8 +2,10 @@ package nomad
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -198,6 +200,32 @@ func TestRenderJobIDUsesOperatorVariables(t *testing.T) {
 		}
 		if r.JobID != tc.want {
 			t.Errorf("vars %q: JobID = %q, want %q", tc.vars, r.JobID, tc.want)
+		}
+	}
+}
+
+// The control plane renders from several goroutines with one TemplateSet.
+func TestRenderConcurrently(t *testing.T) {
+	set := loadShipped(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*len(set.Templates))
+	for i := range 8 {
+		for _, tp := range set.Templates {
+			wg.Go(func() {
+				id := fmt.Sprintf("client-%d", i)
+				r, err := set.Render(tp, ClientVars{ClientID: id, Neo4jDatabase: id, KafkaBrokers: "b:9092"})
+				if err == nil && r.JobID != "kg-"+tp.Name+"-"+id {
+					err = fmt.Errorf("JobID %q for %s", r.JobID, id)
+				}
+				errs <- err
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
 		}
 	}
 }
