@@ -40,5 +40,8 @@ infra-status:
 infra-clean: ## stop them and delete their data
 	scripts/infra.sh clean
 
+bench-control-plane: infra-up ## 10,000 clients against real Kafka and a fake Nomad: latencies, CPU, memory (~6 min)
+	KG_BENCH=1 KG_BENCH_OUT=$(or $(KG_BENCH_OUT),/tmp/kg-bench-control-plane.txt) $(GO) test -count=1 -run TestBenchControlPlane -v -timeout 30m ./cmd/kg-control-plane
+
 clean:
 	rm -rf $(BIN)

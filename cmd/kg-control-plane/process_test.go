@@ -208,7 +208,7 @@ func (l *logSink) String() string {
 	return l.b.String()
 }
 
-func startPlane(t *testing.T, bin string, e *kafkaEnv, nomadURL string, threshold string) *plane {
+func startPlane(t *testing.T, bin string, e *kafkaEnv, nomadURL string, threshold string, extraEnv ...string) *plane {
 	t.Helper()
 	p := &plane{addr: freeAddr(t), logs: &logSink{}}
 	p.cmd = exec.Command(bin)
@@ -224,6 +224,7 @@ func startPlane(t *testing.T, bin string, e *kafkaEnv, nomadURL string, threshol
 		"NOMAD_ADDR="+nomadURL,
 		"KG_HTTP_ADDR="+p.addr,
 	)
+	p.cmd.Env = append(p.cmd.Env, extraEnv...)
 	p.cmd.Stdout = p.logs
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -67,6 +67,7 @@ type Server struct {
 	failures map[string][]int // op -> HTTP statuses to answer with, in order
 	delay    time.Duration
 	record   bool
+	observer func(op, jobID string, at time.Time)
 }
 
 // New starts a fake Nomad. Close it with Close.
@@ -81,6 +82,23 @@ func (s *Server) SetRecording(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.record = on
+}
+
+// SetObserver registers fn to be called after every register and deregister the
+// fake applies, with the job id; benchmarks use it to time the control plane.
+func (s *Server) SetObserver(fn func(op, jobID string, at time.Time)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observer = fn
+}
+
+func (s *Server) notify(op, id string) {
+	s.mu.Lock()
+	fn := s.observer
+	s.mu.Unlock()
+	if fn != nil {
+		fn(op, id, time.Now())
+	}
 }
 
 // SetDelay makes every request take at least d, like a remote server.
@@ -297,6 +315,7 @@ func (s *Server) register(w http.ResponseWriter, body []byte) {
 	s.jobs[head.ID] = &Job{ID: head.ID, Name: head.Name, Meta: head.Meta, Raw: req.Job, Submission: req.Submission, Version: s.index, Registered: time.Now()}
 	idx := s.index
 	s.mu.Unlock()
+	s.notify("register", head.ID)
 	writeJSON(w, map[string]any{"EvalID": fmt.Sprintf("eval-%d", idx), "JobModifyIndex": idx})
 }
 
@@ -311,6 +330,7 @@ func (s *Server) deregister(w http.ResponseWriter, id string) {
 		http.Error(w, "job not found", http.StatusNotFound)
 		return
 	}
+	s.notify("deregister", id)
 	writeJSON(w, map[string]any{"EvalID": fmt.Sprintf("eval-%d", idx), "JobModifyIndex": idx})
 }
 
