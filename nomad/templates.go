@@ -399,8 +399,20 @@ func parseTemplate(parser *hclparse.Parser, f sourceFile) (*parsedTemplate, hcl.
 	return p, diags
 }
 
+// variableBlockSchema is what Nomad accepts in a variable block; anything else
+// would be refused by Nomad's parser, so it is refused here first.
+func variableBlockSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: "default"}, {Name: "type"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "validation"}},
+	}
+}
+
 func parseVariableBlock(b *hclsyntax.Block) (*varDecl, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
+	_, diags := b.Body.Content(variableBlockSchema())
+	if diags.HasErrors() {
+		return nil, diags
+	}
 	d := &varDecl{typ: cty.DynamicPseudoType, rng: b.DefRange()}
 	if a, ok := b.Body.Attributes["type"]; ok {
 		t, _, dd := typeexpr.TypeConstraintWithDefaults(a.Expr)

@@ -174,6 +174,11 @@ func TestLoadTemplates(t *testing.T) {
 			wantErr: []string{`a.nomad.hcl:10:1: variable "memory" has no value`},
 		},
 		{
+			name:    "variable block with an argument Nomad rejects",
+			files:   map[string]string{"a.nomad.hcl": tmpl("a", "  default = 128\n", "  default = 128\n  sensitive = true\n")},
+			wantErr: []string{`a.nomad.hcl:13:3: Unsupported argument`},
+		},
+		{
 			name:    "default of the wrong type",
 			files:   map[string]string{"a.nomad.hcl": tmpl("a", "default = 128", `default = "x"`)},
 			wantErr: []string{`a.nomad.hcl:12:13: default of variable "memory" does not match its type`},
