@@ -22,7 +22,8 @@ type Config struct {
 // operations: submit a rendered template, purge a job, list kgplane's jobs.
 // It does not retry; the caller's work queue does.
 type Client struct {
-	api *api.Client
+	api               *api.Client
+	namespace, region string // as configured, "" = Nomad's default
 }
 
 // NewClient builds a Client. It does not contact Nomad.
@@ -47,7 +48,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Nomad client for %s: %w", c.Address, err)
 	}
-	return &Client{api: ac}, nil
+	return &Client{api: ac, namespace: c.Namespace, region: c.Region}, nil
 }
 
 // Address is the Nomad address in use, for logs.
@@ -81,9 +82,11 @@ func (c *Client) Submit(ctx context.Context, r Rendered, meta map[string]string)
 	wo := (&api.WriteOptions{}).WithContext(ctx)
 
 	// Jobs().ParseHCLOpts takes no context, so the same endpoint is called
-	// through nomad/api's Raw client, which does.
+	// through nomad/api's Raw client, which does. Not canonicalized: that would
+	// fill in the "default" namespace and "global" region, and plan/register
+	// canonicalize server side anyway.
 	var job api.Job
-	req := &api.JobsParseRequest{JobHCL: r.HCL, Variables: r.Variables, Canonicalize: true}
+	req := &api.JobsParseRequest{JobHCL: r.HCL, Variables: r.Variables}
 	if _, err := c.api.Raw().Write("/v1/jobs/parse", req, &job, wo); err != nil {
 		return res, fmt.Errorf("parsing job %s (template %s) in Nomad: %w", r.JobID, r.Template.Name, &parseError{err: err})
 	}
@@ -93,6 +96,17 @@ func (c *Client) Submit(ctx context.Context, r Rendered, meta map[string]string)
 			got = *job.ID
 		}
 		return res, fmt.Errorf("parsing job %s (template %s) in Nomad: Nomad parsed job id %q, the template evaluates to %q", r.JobID, r.Template.Name, got, r.JobID)
+	}
+	// The job lives in the namespace kgplane works in, or ListManaged would
+	// never see it and every reconcile would submit it again.
+	if c.namespace != "" {
+		if job.Namespace != nil && *job.Namespace != "" && *job.Namespace != c.namespace {
+			return res, fmt.Errorf("submitting job %s: template %s sets namespace %q, the control plane works in %q", r.JobID, r.Template.Name, *job.Namespace, c.namespace)
+		}
+		job.Namespace = &c.namespace
+	}
+	if c.region != "" && (job.Region == nil || *job.Region == "") {
+		job.Region = &c.region
 	}
 	if job.Meta == nil {
 		job.Meta = map[string]string{}

@@ -34,11 +34,12 @@ type fakeNomad struct {
 	t   testing.TB
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	calls    []call
-	planDiff string             // JobDiff.Type the plan answers
-	status   map[string]int     // "METHOD /path" -> forced status code
-	stubs    []*api.JobListStub // what GET /v1/jobs answers
+	mu             sync.Mutex
+	calls          []call
+	planDiff       string             // JobDiff.Type the plan answers
+	parseNamespace string             // namespace the parsed job names, "" = none
+	status         map[string]int     // "METHOD /path" -> forced status code
+	stubs          []*api.JobListStub // what GET /v1/jobs answers
 }
 
 func newFakeNomad(t testing.TB) *fakeNomad {
@@ -74,7 +75,7 @@ func (f *fakeNomad) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls = append(f.calls, call{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body})
 	code, forced := f.status[r.Method+" "+r.URL.Path]
-	planDiff, stubs := f.planDiff, f.stubs
+	planDiff, stubs, parseNS := f.planDiff, f.stubs, f.parseNamespace
 	f.mu.Unlock()
 	if forced {
 		http.Error(w, http.StatusText(code), code)
@@ -94,7 +95,11 @@ func (f *fakeNomad) serve(w http.ResponseWriter, r *http.Request) {
 		// Nomad would evaluate the HCL; the fake derives the id from the
 		// client_id line so a wrong id shows up in the test.
 		id := "kg-event-normalizer-" + varFromText(req.Variables, VarClientID)
-		reply(&api.Job{ID: &id, Name: ptr("kg-event-normalizer"), Type: ptr("service"), Meta: map[string]string{"from_template": "yes"}})
+		job := &api.Job{ID: &id, Name: ptr("kg-event-normalizer"), Type: ptr("service"), Meta: map[string]string{"from_template": "yes"}}
+		if parseNS != "" {
+			job.Namespace = &parseNS
+		}
+		reply(job)
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/job/") && strings.HasSuffix(r.URL.Path, "/plan"):
 		reply(&api.JobPlanResponse{JobModifyIndex: 41, Diff: &api.JobDiff{Type: planDiff}})
 	case r.Method == http.MethodPut && r.URL.Path == "/v1/jobs":
@@ -160,7 +165,7 @@ func TestSubmitRegistersNewJob(t *testing.T) {
 		t.Errorf("call 1 = %s, want PUT /v1/jobs/parse", c)
 	}
 	parse := decode[api.JobsParseRequest](t, calls[0])
-	if parse.JobHCL != r.HCL || parse.Variables != r.Variables || !parse.Canonicalize {
+	if parse.JobHCL != r.HCL || parse.Variables != r.Variables || parse.Canonicalize {
 		t.Errorf("parse request: HCL equal %v, Variables %q, Canonicalize %v", parse.JobHCL == r.HCL, parse.Variables, parse.Canonicalize)
 	}
 	if !strings.Contains(parse.Variables, `client_id      = "af-9"`) || !strings.Contains(parse.Variables, `driver          = "raw_exec"`) {
@@ -364,6 +369,12 @@ func TestConfigReachesRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, call := range f.recorded() {
+		if call.Path == "/v1/jobs" && call.Method == http.MethodPut {
+			reg := decode[api.JobRegisterRequest](t, call)
+			if reg.Job.Namespace == nil || *reg.Job.Namespace != "kgplane" || reg.Job.Region == nil || *reg.Job.Region != "eu" {
+				t.Errorf("registered job namespace %v, region %v; want kgplane, eu", reg.Job.Namespace, reg.Job.Region)
+			}
+		}
 		if call.Header.Get("X-Nomad-Token") != "s3cr3t" || call.Query.Get("namespace") != "kgplane" || call.Query.Get("region") != "eu" {
 			t.Errorf("%s: token %q, namespace %q, region %q", call, call.Header.Get("X-Nomad-Token"), call.Query.Get("namespace"), call.Query.Get("region"))
 		}
@@ -457,5 +468,23 @@ func TestErrorKind(t *testing.T) {
 				t.Errorf("ErrorKind(%v) = %q, want %q", tc.err, got, tc.want)
 			}
 		})
+	}
+}
+
+// A template that names another namespace than the client's is refused: its job
+// would be invisible to ListManaged.
+func TestSubmitRefusesForeignNamespace(t *testing.T) {
+	f := newFakeNomad(t)
+	f.parseNamespace = "other"
+	c, err := NewClient(Config{Address: f.srv.URL, Namespace: "kgplane"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Submit(context.Background(), renderShipped(t, "af-9"), nil)
+	if err == nil || !strings.Contains(err.Error(), `sets namespace "other"`) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(f.recorded()); n != 1 {
+		t.Errorf("%d calls, want only the parse", n)
 	}
 }
