@@ -1,0 +1,152 @@
+package scheduler
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestRegistryTransitions(t *testing.T) {
+	const th = time.Minute
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	reg := func(id string) Registration { return Registration{ClientID: id} }
+	type step struct {
+		do        string // register | heartbeat | tombstone | expire
+		at        time.Duration
+		recordAt  time.Duration // record timestamp (defaults to at)
+		wantPhase Phase
+		wantErr   error
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"register then heartbeat", []step{
+			{do: "register", at: 0, wantPhase: PhaseRegistered},
+			{do: "heartbeat", at: 10 * time.Second, wantPhase: PhaseActive},
+		}},
+		{"registered without heartbeat goes stale after the threshold", []step{
+			{do: "register", at: 0, wantPhase: PhaseRegistered},
+			{do: "expire", at: th - time.Second, wantPhase: PhaseRegistered},
+			{do: "expire", at: th, wantPhase: PhaseStale},
+		}},
+		{"heartbeat moves the deadline", []step{
+			{do: "register", at: 0, wantPhase: PhaseRegistered},
+			{do: "heartbeat", at: 50 * time.Second, wantPhase: PhaseActive},
+			{do: "expire", at: th + time.Second, wantPhase: PhaseActive},
+			{do: "expire", at: 50*time.Second + th, wantPhase: PhaseStale},
+		}},
+		{"stale client heartbeats again", []step{
+			{do: "register", at: 0},
+			{do: "expire", at: th, wantPhase: PhaseStale},
+			{do: "heartbeat", at: th + time.Second, wantPhase: PhaseActive},
+		}},
+		{"an old heartbeat does not revive a stale client", []step{
+			{do: "register", at: 0},
+			{do: "expire", at: 2 * th, wantPhase: PhaseStale},
+			{do: "heartbeat", at: 2 * th, recordAt: 30 * time.Second, wantPhase: PhaseStale},
+		}},
+		{"out-of-order heartbeat keeps the newest", []step{
+			{do: "register", at: 0},
+			{do: "heartbeat", at: 40 * time.Second, wantPhase: PhaseActive},
+			{do: "heartbeat", at: 41 * time.Second, recordAt: 5 * time.Second, wantPhase: PhaseActive},
+			{do: "expire", at: 5*time.Second + th, wantPhase: PhaseActive},
+		}},
+		{"tombstone, heartbeat refused, re-register", []step{
+			{do: "register", at: 0},
+			{do: "tombstone", at: time.Second, wantPhase: PhaseDeregistered},
+			{do: "heartbeat", at: 2 * time.Second, wantPhase: PhaseDeregistered, wantErr: ErrUnknownClient},
+			{do: "tombstone", at: 3 * time.Second, wantPhase: PhaseDeregistered, wantErr: ErrUnknownClient},
+			{do: "register", at: 4 * time.Second, wantPhase: PhaseRegistered},
+		}},
+		{"duplicate registration of a live client changes nothing", []step{
+			{do: "register", at: 0},
+			{do: "heartbeat", at: time.Second, wantPhase: PhaseActive},
+			{do: "register", at: 2 * time.Second, wantPhase: PhaseActive},
+		}},
+		{"heartbeat of an unknown client", []step{
+			{do: "heartbeat", at: 0, wantErr: ErrUnknownClient},
+		}},
+		{"replayed history: old registration plus recent heartbeat", []step{
+			{do: "register", at: 10 * th, recordAt: 0, wantPhase: PhaseRegistered},
+			{do: "heartbeat", at: 10 * th, recordAt: 10*th - 20*time.Second, wantPhase: PhaseActive},
+			{do: "expire", at: 10 * th, wantPhase: PhaseActive},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := NewRegistry(th)
+			for i, s := range c.steps {
+				now := t0.Add(s.at)
+				rec := now
+				if s.recordAt != 0 {
+					rec = t0.Add(s.recordAt)
+				}
+				var err error
+				switch s.do {
+				case "register":
+					r.Register(reg("c-1"), rec, now)
+				case "heartbeat":
+					_, err = r.Heartbeat("c-1", rec, now)
+				case "tombstone":
+					_, err = r.Deregister("c-1", now)
+				case "expire":
+					r.Expire("c-1", now)
+				}
+				if !errors.Is(err, s.wantErr) {
+					t.Fatalf("step %d (%s): err = %v, want %v", i, s.do, err, s.wantErr)
+				}
+				if s.wantPhase != "" {
+					cl, _ := r.Get("c-1")
+					if cl.Phase != s.wantPhase {
+						t.Fatalf("step %d (%s at %s): phase = %s, want %s", i, s.do, s.at, cl.Phase, s.wantPhase)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestWorkQueueDedupesAndSerialisesAKey(t *testing.T) {
+	q := newWorkQueue(time.Millisecond, 10*time.Millisecond)
+	q.Add("a")
+	q.Add("a")
+	q.Add("b")
+	if q.Len() != 2 {
+		t.Fatalf("len = %d, want 2 (a queued once)", q.Len())
+	}
+	k, _ := q.Get()
+	if k != "a" {
+		t.Fatalf("got %s, want a", k)
+	}
+	q.Add("a") // while a is processing: must wait for Done
+	if q.Len() != 1 {
+		t.Fatalf("a was queued while being processed")
+	}
+	q.Done("a")
+	if q.Len() != 2 {
+		t.Fatalf("a not re-queued after Done")
+	}
+	q.ShutDown()
+	for {
+		if _, ok := q.Get(); !ok {
+			break
+		}
+	}
+}
+
+func TestWorkQueueRetryBacksOffExponentially(t *testing.T) {
+	q := newWorkQueue(10*time.Millisecond, 35*time.Millisecond)
+	defer q.ShutDown()
+	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 35 * time.Millisecond, 35 * time.Millisecond}
+	for i, w := range want {
+		if d := q.Retry("k"); d != w {
+			t.Fatalf("retry %d: delay %s, want %s", i, d, w)
+		}
+	}
+	eventually(t, time.Second, "retried key queued", func() bool { return q.Len() == 1 })
+	q.Forget("k")
+	if d := q.Retry("k"); d != 10*time.Millisecond {
+		t.Fatalf("after Forget: delay %s, want the base", d)
+	}
+}
