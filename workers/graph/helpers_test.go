@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/prometheus/client_golang/prometheus"
@@ -252,3 +253,7 @@ func count(t testing.TB, d neo4j.DriverWithContext, q string, params map[string]
 	n, _ := res.Records[0].Values[0].(int64)
 	return n
 }
+
+func withTopic(r kafkaio.Record, topic string) kafkaio.Record { r.Topic = topic; return r }
+
+func utf8Valid(s string) bool { return utf8.ValidString(s) }
