@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kgrca/kgplane/internal/testinfra"
+	"github.com/kgrca/kgplane/workers/kafkaio"
+)
+
+func runKgctl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+func TestValidateAndRender(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string
+		want    []string
+	}{
+		{"validate shipped templates", []string{"validate", "--jobspecs-dir", "../../jobspecs", "--vars-file", "../../jobspecs/vars/dev.vars.hcl"}, "",
+			[]string{"3 templates valid", "kg-event-normalizer-example-client", "kg-graph-builder-example-client"}},
+		{"render one client", []string{"render", "--client", "af-9", "--jobspecs-dir", "../../jobspecs", "--template", "graph-builder"}, "",
+			[]string{"job kg-graph-builder-af-9", `client_id      = "af-9"`, `job "kg-graph-builder"`}},
+		{"render refuses an invalid id", []string{"render", "--client", "AF_9", "--jobspecs-dir", "../../jobspecs"}, "invalid client id", nil},
+		{"render needs a client", []string{"render", "--jobspecs-dir", "../../jobspecs"}, "--client is required", nil},
+		{"render unknown template", []string{"render", "--client", "af-9", "--jobspecs-dir", "../../jobspecs", "--template", "nope"}, `no template named "nope"`, nil},
+		{"unknown command", []string{"frobnicate"}, "unknown command", nil},
+		{"help", []string{"help"}, "", []string{"validate", "topics ensure", "Examples"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := runKgctl(t, c.args...)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v\n%s", err, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateReportsFileLineCol(t *testing.T) {
+	dir := t.TempDir()
+	src, _ := os.ReadFile("../../jobspecs/log-normalizer.nomad.hcl")
+	os.WriteFile(filepath.Join(dir, "log-normalizer.nomad.hcl"), append(src, []byte("\njob \"x\" {\n")...), 0o644)
+	_, err := runKgctl(t, "validate", "--jobspecs-dir", dir)
+	if err == nil || !strings.Contains(err.Error(), "log-normalizer.nomad.hcl:") {
+		t.Fatalf("err = %v, want file:line:col", err)
+	}
+}
+
+func TestClientsTable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/clients" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(`{"ready":true,"clients":[
+		 {"id":"af-9","phase":"active","cluster_name":"prod","heartbeat_age_seconds":12.4,
+		  "jobs":[{"id":"kg-event-normalizer-af-9","template":"event-normalizer","status":"running"}]},
+		 {"id":"old-1","phase":"stale","heartbeat_age_seconds":null,"jobs":[]}]}`))
+	}))
+	defer srv.Close()
+	out, err := runKgctl(t, "clients", "--addr", srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"CLIENT", "af-9", "active", "prod", "12s ago", "kg-event-normalizer-af-9(running)", "old-1", "stale", "never"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("table lacks %q:\n%s", w, out)
+		}
+	}
+	_, err = runKgctl(t, "clients", "--addr", "127.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "is kg-control-plane running?") {
+		t.Fatalf("unreachable control plane: err = %v", err)
+	}
+}
+
+// TestPublishCommands publishes through the real broker and reads the records back.
+func TestPublishCommands(t *testing.T) {
+	brokers := testinfra.KafkaBrokers(t)
+	addr := strings.Join(brokers, ",")
+	if out, err := runKgctl(t, "topics", "ensure", "--kafka-brokers", addr); err != nil {
+		t.Fatalf("topics ensure: %v\n%s", err, out)
+	}
+	out, err := runKgctl(t, "topics", "ensure", "--kafka-brokers", addr)
+	if err != nil || strings.Contains(out, "created") {
+		t.Fatalf("second topics ensure must only report existing topics: %v\n%s", err, out)
+	}
+	id := "kgctl-" + time.Now().Format("150405")
+	for _, args := range [][]string{
+		{"register", "--client", id, "--cluster-name", "demo", "--meta", "region=eu,tier=gold"},
+		{"heartbeat", "--client", id, "--every", "1ms", "--count", "2"},
+		{"deregister", "--client", id},
+	} {
+		if out, err := runKgctl(t, append(args, "--kafka-brokers", addr)...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if _, err := runKgctl(t, "register", "--client", "Bad_Id", "--kafka-brokers", addr); err == nil {
+		t.Fatal("an invalid client id was published")
+	}
+
+	sc := sarama.NewConfig()
+	sc.Version = kafkaio.KafkaVersion
+	c, err := sarama.NewConsumer(brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	read := func(topic string) [][]byte {
+		parts, _ := c.Partitions(topic)
+		var vals [][]byte
+		for _, p := range parts {
+			pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hwm := pc.HighWaterMarkOffset()
+			for hwm > 0 {
+				m := <-pc.Messages()
+				if string(m.Key) == id {
+					if p != kafkaio.PartitionFor(id, int32(len(parts))) {
+						t.Errorf("%s record on partition %d, want the client's partition", topic, p)
+					}
+					vals = append(vals, m.Value)
+				}
+				if m.Offset+1 >= hwm {
+					break
+				}
+			}
+			pc.Close()
+		}
+		return vals
+	}
+	reg := read(kafkaio.TopicRegistry)
+	if len(reg) != 2 || !bytes.Contains(reg[0], []byte(`"region":"eu"`)) || reg[1] != nil {
+		t.Fatalf("registry records = %q, want a registration then a tombstone", reg)
+	}
+	if hb := read(kafkaio.TopicHeartbeat); len(hb) != 2 {
+		t.Fatalf("heartbeats = %d, want 2", len(hb))
+	}
+}
