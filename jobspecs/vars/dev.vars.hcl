@@ -2,8 +2,10 @@
 #
 # worker_binary is a placeholder: scripts/run.sh builds bin/kg-worker and writes
 # a generated var-file with its absolute path (and the local Neo4j URI), which it
-# passes to the control plane as JOBSPEC_VARS_FILE instead of this file. To run a
-# template by hand, edit the path or add -var worker_binary=$PWD/bin/kg-worker.
+# passes to the control plane as JOBSPEC_VARS_FILE instead of this file (it
+# rewrites the `worker_binary` and `neo4j_uri` lines, so keep each on one line).
+# To run a template by hand, edit the path or add
+# -var worker_binary=$PWD/bin/kg-worker.
 #
 # Never put secrets here: they come from Nomad Variables (docs/templates.md).
 
