@@ -1,0 +1,355 @@
+// Command kafkabench measures, against a real broker, the normalizer
+// pipeline's end-to-end throughput (raw.k8s.events -> event-normalizer ->
+// events.normalized) and the read amplification of per-client workers: ours
+// (each worker reads only its client's partition) against the seed's model
+// (one consumer group per client subscribed to the whole topic).
+//
+//	go run ./workers/kafkaio/cmd/kafkabench -clients 1,10,100 -events 20000
+//
+// Every run uses fresh topics with a random suffix and deletes them after;
+// each phase is bounded by -timeout. Results go to stdout as a Markdown table.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/kgrca/kgplane/workers/eventnorm"
+	"github.com/kgrca/kgplane/workers/kafkaio"
+	"github.com/kgrca/kgplane/workers/normalizer"
+)
+
+type options struct {
+	brokers    []string
+	clients    []int
+	events     int
+	partitions int
+	seed       bool
+	timeout    time.Duration
+}
+
+func main() {
+	var o options
+	var brokers, clients string
+	flag.StringVar(&brokers, "brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	flag.StringVar(&clients, "clients", "1,10,100", "client counts to run, comma-separated")
+	flag.IntVar(&o.events, "events", 20000, "raw events per run, spread evenly over the clients")
+	flag.IntVar(&o.partitions, "partitions", 0, "partitions of the data topics; 0 = max(12, clients)")
+	flag.BoolVar(&o.seed, "seed", true, "also measure the seed's model (a whole-topic group per client)")
+	flag.DurationVar(&o.timeout, "timeout", 90*time.Second, "bound of each phase")
+	flag.Parse()
+	o.brokers = strings.Split(brokers, ",")
+	for _, c := range strings.Split(clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "kafkabench: -clients %q: want positive integers\n", clients)
+			os.Exit(2)
+		}
+		o.clients = append(o.clients, n)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Println("| clients | partitions | events | produce ev/s | end-to-end ev/s (ours) | first output after | read amp. ours | read amp. expected | read amp. seed | seed fetch time |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, n := range o.clients {
+		r, err := runOne(ctx, o, n)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "kafkabench: %d clients: %v\n", n, err)
+			os.Exit(1)
+		}
+		seedAmp, seedTime := "-", "-"
+		if o.seed {
+			seedAmp, seedTime = fmt.Sprintf("%.2f", r.seedAmp), r.seedTime.Round(10*time.Millisecond).String()
+		}
+		fmt.Printf("| %d | %d | %d | %.0f | %.0f | %s | %.2f | %.2f | %s | %s |\n",
+			n, r.partitions, r.events, r.produceRate, r.e2eRate, r.firstOutput.Round(10*time.Millisecond), r.oursAmp, r.expectedAmp, seedAmp, seedTime)
+	}
+}
+
+type result struct {
+	partitions           int
+	events               int
+	produceRate, e2eRate float64
+	oursAmp, expectedAmp float64
+	seedAmp              float64
+	seedTime             time.Duration
+	firstOutput          time.Duration // group joins and the first batch
+}
+
+func runOne(ctx context.Context, o options, clients int) (result, error) {
+	var r result
+	p := o.partitions
+	if p == 0 {
+		p = max(12, clients)
+	}
+	r.partitions = p
+	perClient := o.events / clients
+	r.events = perClient * clients
+	sfx := suffix()
+	in, out, dlq := kafkaio.TopicRawEvents+sfx, kafkaio.TopicEventsNormalized+sfx, kafkaio.TopicDLQRaw+sfx
+	admin, err := sarama.NewClusterAdmin(o.brokers, saramaConfig())
+	if err != nil {
+		return r, fmt.Errorf("admin: %w", err)
+	}
+	defer admin.Close()
+	for _, t := range []struct {
+		name string
+		p    int32
+	}{{in, int32(p)}, {out, int32(p)}, {dlq, 1}} {
+		if err := admin.CreateTopic(t.name, &sarama.TopicDetail{NumPartitions: t.p, ReplicationFactor: 1}, false); err != nil {
+			return r, fmt.Errorf("creating %s: %w", t.name, err)
+		}
+		defer admin.DeleteTopic(t.name)
+	}
+	if err := waitLeaders(ctx, o, []string{in, out}, p); err != nil {
+		return r, err
+	}
+	ids := make([]string, clients)
+	perPartition := map[int32]int{}
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-%03d%s", i, strings.ReplaceAll(sfx, ".", "-"))
+		perPartition[kafkaio.PartitionFor(ids[i], int32(p))]++
+	}
+	// Expected amplification with equal traffic per client: each worker reads
+	// every client of its partition.
+	for _, id := range ids {
+		r.expectedAmp += float64(perPartition[kafkaio.PartitionFor(id, int32(p))])
+	}
+	r.expectedAmp /= float64(clients)
+
+	// Produce.
+	msgs := make([]*sarama.ProducerMessage, 0, r.events)
+	for i := range perClient {
+		for _, id := range ids {
+			uid := fmt.Sprintf("%s-%07d", id, i)
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: in, Key: sarama.StringEncoder(id + "::event::" + uid), Value: sarama.ByteEncoder(rawEvent(uid, i))})
+		}
+	}
+	start := time.Now()
+	if err := produce(o.brokers, msgs); err != nil {
+		return r, err
+	}
+	r.produceRate = float64(r.events) / time.Since(start).Seconds()
+
+	// Ours: one normalizer per client, in this process.
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	mets := make([]*kafkaio.Metrics, clients)
+	errc := make(chan error, clients)
+	start = time.Now()
+	for i, id := range ids {
+		mets[i] = kafkaio.NewMetrics(nil, kafkaio.RoleEventNormalizer)
+		wg.Go(func() {
+			err := normalizer.Run(runCtx, normalizer.Config{
+				Role: kafkaio.RoleEventNormalizer, Brokers: o.brokers, ClientID: id, Normalize: eventnorm.Normalize,
+				InputTopic: in, OutputTopic: out, DLQTopic: dlq, Logger: log, Metrics: mets[i],
+			})
+			if err != nil {
+				errc <- err
+			}
+		})
+	}
+	err = waitFor(ctx, o.timeout, func() bool {
+		var n float64
+		for _, m := range mets {
+			n += sum(m.RecordsOut)
+		}
+		if n > 0 && r.firstOutput == 0 {
+			r.firstOutput = time.Since(start)
+		}
+		return n >= float64(r.events)
+	}, errc)
+	elapsed := time.Since(start)
+	// Skipped counts are flushed on the linger after the last batch.
+	_ = waitFor(ctx, 5*time.Second, func() bool { return fetched(mets) >= r.expectedAmp*float64(r.events)-0.5 }, nil)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return r, fmt.Errorf("ours: %w", err)
+	}
+	r.e2eRate = float64(r.events) / elapsed.Seconds()
+	r.oursAmp = fetched(mets) / float64(r.events)
+
+	if o.seed {
+		r.seedAmp, r.seedTime, err = seedModel(ctx, o, in, ids, r.events)
+		if err != nil {
+			return r, fmt.Errorf("seed model: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// seedModel runs one group per client subscribed to the whole topic with
+// sarama's range assignor, as the seed describes, and counts what they fetch.
+func seedModel(ctx context.Context, o options, topic string, ids []string, total int) (float64, time.Duration, error) {
+	var fetchedN atomic.Int64
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(ids))
+	start := time.Now()
+	for _, id := range ids {
+		cfg := saramaConfig()
+		cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+		g, err := sarama.NewConsumerGroup(o.brokers, "seed-event-normalizer-"+id, cfg)
+		if err != nil {
+			return 0, 0, err
+		}
+		h := &countHandler{n: &fetchedN}
+		wg.Go(func() {
+			defer g.Close()
+			for runCtx.Err() == nil {
+				if err := g.Consume(runCtx, []string{topic}, h); err != nil && runCtx.Err() == nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	want := int64(total * len(ids))
+	err := waitFor(ctx, o.timeout, func() bool { return fetchedN.Load() >= want }, errc)
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	return float64(fetchedN.Load()) / float64(total), elapsed, err
+}
+
+type countHandler struct{ n *atomic.Int64 }
+
+func (h *countHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *countHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *countHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		h.n.Add(1)
+		s.MarkMessage(m, "")
+	}
+	return nil
+}
+
+func fetched(mets []*kafkaio.Metrics) float64 {
+	var n float64
+	for _, m := range mets {
+		n += sum(m.RecordsIn) + sum(m.RecordsSkipped)
+	}
+	return n
+}
+
+func waitFor(ctx context.Context, timeout time.Duration, cond func() bool, errc <-chan error) error {
+	deadline := time.After(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return errors.New("timed out")
+		case err := <-errc:
+			return err
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func produce(brokers []string, msgs []*sarama.ProducerMessage) error {
+	cfg := saramaConfig()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Compression = sarama.CompressionLZ4
+	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
+	cfg.Producer.Partitioner = kafkaio.NewClientPartitioner
+	p, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("producer: %w", err)
+	}
+	defer p.Close()
+	if err := p.SendMessages(msgs); err != nil {
+		return fmt.Errorf("producing %d raw events: %w", len(msgs), err)
+	}
+	return nil
+}
+
+func saramaConfig() *sarama.Config {
+	c := sarama.NewConfig()
+	c.Version = kafkaio.KafkaVersion
+	return c
+}
+
+func sum(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 16)
+	go func() { c.Collect(ch); close(ch) }()
+	var total float64
+	for m := range ch {
+		var pb dto.Metric
+		if m.Write(&pb) == nil && pb.Counter != nil {
+			total += pb.Counter.GetValue()
+		}
+	}
+	return total
+}
+
+func suffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return ".bench-" + hex.EncodeToString(b)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// rawEvent is a realistic core/v1 Event (~600 bytes).
+func rawEvent(uid string, i int) []byte {
+	return fmt.Appendf(nil, `{"apiVersion":"v1","kind":"Event","metadata":{"name":"web-%d.%x","namespace":"shop","uid":%q,"creationTimestamp":"2026-11-20T10:00:00Z"},`+
+		`"involvedObject":{"kind":"Pod","namespace":"shop","name":"web-%d","uid":"5b0e1f7a-2c3d-4e5f-8a9b-%012d","apiVersion":"v1"},`+
+		`"reason":"BackOff","message":"Back-off restarting failed container app in pod web-%d_shop","source":{"component":"kubelet","host":"node-%d"},`+
+		`"firstTimestamp":"2026-11-20T10:00:00Z","lastTimestamp":"2026-11-20T10:%02d:%02dZ","count":%d,"type":"Warning"}`,
+		i%50, i, uid, i%50, i%50, i%50, i%3, (i/60)%60, i%60, 1+i%5)
+}
+
+// waitLeaders waits until every partition of the new topics has a leader, so
+// the produce rate does not measure topic creation.
+func waitLeaders(ctx context.Context, o options, topics []string, partitions int) error {
+	client, err := sarama.NewClient(o.brokers, saramaConfig())
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer client.Close()
+	return waitFor(ctx, o.timeout, func() bool {
+		if client.RefreshMetadata(topics...) != nil {
+			return false
+		}
+		for _, t := range topics {
+			for p := range partitions {
+				if _, err := client.Leader(t, int32(p)); err != nil {
+					return false
+				}
+			}
+		}
+		return true
+	}, nil)
+}
