@@ -34,7 +34,7 @@ SET r.kind = row.kind, r.namespace = row.namespace, r.name = row.name`
 const cypherTopologyUpsert = `
 UNWIND $rows AS row
 MATCH (r:Resource {client: $client, rid: row.rid})
-SET r.uid = row.uid, r.labels = row.labels, r.deleted_ms = null
+SET r.uid = coalesce(row.uid, r.uid), r.labels = row.labels, r.deleted_ms = null
 WITH r, row
 OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS {via: 'topology'}]->(t:Resource)
 WHERE x.until IS NULL AND NOT (type(x) + ' ' + t.rid) IN row.keep
