@@ -125,7 +125,7 @@ func NormalizeEvent(keyID string, raw []byte) (Event, error) {
 		return Event{}, fmt.Errorf("event is %d bytes, over the %d-byte limit", len(raw), MaxInputBytes)
 	}
 	var in rawEvent
-	if err := decodeObject("event", raw, &in); err != nil {
+	if err := decodeEvent(raw, &in); err != nil {
 		return Event{}, err
 	}
 	return normalize(keyID, &in)
