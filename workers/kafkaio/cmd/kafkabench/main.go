@@ -55,6 +55,7 @@ func main() {
 	flag.IntVar(&o.partitions, "partitions", 0, "partitions of the data topics; 0 = max(12, clients)")
 	flag.BoolVar(&o.seed, "seed", true, "also measure the seed's model (a whole-topic group per client)")
 	flag.DurationVar(&o.timeout, "timeout", 90*time.Second, "bound of each phase")
+	expected := flag.String("expected", "", "no broker: print the read amplification murmur2 gives for -clients over these partition counts (comma-separated), averaged over 200 random client-id sets")
 	flag.Parse()
 	o.brokers = strings.Split(brokers, ",")
 	for _, c := range strings.Split(clients, ",") {
@@ -64,6 +65,10 @@ func main() {
 			os.Exit(2)
 		}
 		o.clients = append(o.clients, n)
+	}
+	if *expected != "" {
+		printExpected(o.clients, *expected)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -352,4 +357,41 @@ func waitLeaders(ctx context.Context, o options, topics []string, partitions int
 		}
 		return true
 	}, nil)
+}
+
+// printExpected tabulates mean and worst read amplification of our model for
+// equal traffic per client: a worker reads every client hashed to its
+// partition, so amplification = sum over clients of |clients on its
+// partition| / clients (about 1 + (clients-1)/partitions on average).
+func printExpected(clients []int, partitions string) {
+	fmt.Println("| clients | partitions | read amp. mean | read amp. worst of 200 | seed |")
+	fmt.Println("|---:|---:|---:|---:|---:|")
+	for _, n := range clients {
+		for _, ps := range strings.Split(partitions, ",") {
+			p, err := strconv.Atoi(strings.TrimSpace(ps))
+			if err != nil || p < 1 {
+				fmt.Fprintf(os.Stderr, "kafkabench: -expected %q: want positive integers\n", partitions)
+				os.Exit(2)
+			}
+			var total, worst float64
+			const sets = 200
+			for range sets {
+				sfx := suffix()
+				count := map[int32]int{}
+				parts := make([]int32, n)
+				for i := range n {
+					parts[i] = kafkaio.PartitionFor(fmt.Sprintf("c%03d%s", i, strings.ReplaceAll(sfx, ".", "-")), int32(p))
+					count[parts[i]]++
+				}
+				var amp float64
+				for _, q := range parts {
+					amp += float64(count[q])
+				}
+				amp /= float64(n)
+				total += amp
+				worst = max(worst, amp)
+			}
+			fmt.Printf("| %d | %d | %.2f | %.2f | %d |\n", n, p, total/sets, worst, n)
+		}
+	}
 }
