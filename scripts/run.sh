@@ -33,10 +33,11 @@ elif command -v nomad >/dev/null 2>&1; then
     *) die "no Nomad answers at NOMAD_ADDR=$NOMAD_ADDR and it is not local, so a dev agent cannot stand in for it" ;;
   esac
   port=${NOMAD_ADDR##*:}
-  # The cloud fingerprinters probe link-local metadata addresses; a dev agent
-  # has no business there.
+  # The cloud fingerprinters probe link-local metadata addresses and the update
+  # check calls HashiCorp; a dev agent has no business with either.
   cat > "$nomad_dir/dev.hcl" <<HCL
 bind_addr = "127.0.0.1"
+disable_update_check = true
 ports { http = $port }
 client {
   options = { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean" }
