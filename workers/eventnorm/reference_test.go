@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kgrca/kgplane/workers/eventnorm/jsonscan"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // encoding/json's errors into ones that say what is wrong with the record
 // (they become the dead-letter reason). what names the record ("event").
 func decodeObject(what string, raw []byte, v any) error {
-	if got := jsonKind(raw); got != "object" {
+	if got := jsonscan.Kind(raw); got != "object" {
 		if got == "" {
 			return fmt.Errorf("%s is empty", what)
 		}
