@@ -72,8 +72,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Println("| clients | partitions | events | produce ev/s | end-to-end ev/s (ours) | first output after | read amp. ours | read amp. expected | read amp. seed | seed fetch time |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| clients | partitions | events/wave | produce ev/s | backlog drain ev/s (cold start) | first output after | live end-to-end ev/s | read amp. ours | read amp. expected | read amp. seed | seed fetch time |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, n := range o.clients {
 		r, err := runOne(ctx, o, n)
 		if err != nil {
@@ -84,15 +84,17 @@ func main() {
 		if o.seed {
 			seedAmp, seedTime = fmt.Sprintf("%.2f", r.seedAmp), r.seedTime.Round(10*time.Millisecond).String()
 		}
-		fmt.Printf("| %d | %d | %d | %.0f | %.0f | %s | %.2f | %.2f | %s | %s |\n",
-			n, r.partitions, r.events, r.produceRate, r.e2eRate, r.firstOutput.Round(10*time.Millisecond), r.oursAmp, r.expectedAmp, seedAmp, seedTime)
+		fmt.Printf("| %d | %d | %d | %.0f | %.0f | %s | %.0f | %.2f | %.2f | %s | %s |\n",
+			n, r.partitions, r.events, r.produceRate, r.backlogRate, r.firstOutput.Round(10*time.Millisecond), r.liveRate, r.oursAmp, r.expectedAmp, seedAmp, seedTime)
 	}
 }
 
 type result struct {
 	partitions           int
 	events               int
-	produceRate, e2eRate float64
+	produceRate          float64
+	backlogRate          float64 // cold start: join, then drain the backlog
+	liveRate             float64 // workers running: produce and drain
 	oursAmp, expectedAmp float64
 	seedAmp              float64
 	seedTime             time.Duration
@@ -140,16 +142,21 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 	}
 	r.expectedAmp /= float64(clients)
 
-	// Produce.
-	msgs := make([]*sarama.ProducerMessage, 0, r.events)
-	for i := range perClient {
-		for _, id := range ids {
-			uid := fmt.Sprintf("%s-%07d", id, i)
-			msgs = append(msgs, &sarama.ProducerMessage{Topic: in, Key: sarama.StringEncoder(id + "::event::" + uid), Value: sarama.ByteEncoder(rawEvent(uid, i))})
+	// Wave 0 is a backlog produced before the workers start (a client's
+	// first minutes, or a worker back from an outage); wave 1 is produced
+	// while they run.
+	wave := func(w int) []*sarama.ProducerMessage {
+		msgs := make([]*sarama.ProducerMessage, 0, r.events)
+		for i := range perClient {
+			for _, id := range ids {
+				uid := fmt.Sprintf("%s-%d-%07d", id, w, i)
+				msgs = append(msgs, &sarama.ProducerMessage{Topic: in, Key: sarama.StringEncoder(id + "::event::" + uid), Value: sarama.ByteEncoder(rawEvent(uid, i))})
+			}
 		}
+		return msgs
 	}
 	start := time.Now()
-	if err := produce(o.brokers, msgs); err != nil {
+	if err := produce(o.brokers, wave(0)); err != nil {
 		return r, err
 	}
 	r.produceRate = float64(r.events) / time.Since(start).Seconds()
@@ -157,9 +164,17 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 	// Ours: one normalizer per client, in this process.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	mets := make([]*kafkaio.Metrics, clients)
 	errc := make(chan error, clients)
+	outputs := func() float64 {
+		var n float64
+		for _, m := range mets {
+			n += sum(m.RecordsOut)
+		}
+		return n
+	}
 	start = time.Now()
 	for i, id := range ids {
 		mets[i] = kafkaio.NewMetrics(nil, kafkaio.RoleEventNormalizer)
@@ -174,28 +189,34 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 		})
 	}
 	err = waitFor(ctx, o.timeout, func() bool {
-		var n float64
-		for _, m := range mets {
-			n += sum(m.RecordsOut)
-		}
+		n := outputs()
 		if n > 0 && r.firstOutput == 0 {
 			r.firstOutput = time.Since(start)
 		}
 		return n >= float64(r.events)
 	}, errc)
-	elapsed := time.Since(start)
+	if err != nil {
+		return r, fmt.Errorf("ours, backlog: %w", err)
+	}
+	r.backlogRate = float64(r.events) / time.Since(start).Seconds()
+
+	start = time.Now()
+	if err := produce(o.brokers, wave(1)); err != nil {
+		return r, err
+	}
+	err = waitFor(ctx, o.timeout, func() bool { return outputs() >= float64(2*r.events) }, errc)
+	if err != nil {
+		return r, fmt.Errorf("ours, live: %w", err)
+	}
+	r.liveRate = float64(r.events) / time.Since(start).Seconds()
 	// Skipped counts are flushed on the linger after the last batch.
-	_ = waitFor(ctx, 5*time.Second, func() bool { return fetched(mets) >= r.expectedAmp*float64(r.events)-0.5 }, nil)
+	_ = waitFor(ctx, 5*time.Second, func() bool { return fetched(mets) >= r.expectedAmp*float64(2*r.events)-0.5 }, nil)
+	r.oursAmp = fetched(mets) / float64(2*r.events)
 	cancel()
 	wg.Wait()
-	if err != nil {
-		return r, fmt.Errorf("ours: %w", err)
-	}
-	r.e2eRate = float64(r.events) / elapsed.Seconds()
-	r.oursAmp = fetched(mets) / float64(r.events)
 
 	if o.seed {
-		r.seedAmp, r.seedTime, err = seedModel(ctx, o, in, ids, r.events)
+		r.seedAmp, r.seedTime, err = seedModel(ctx, o, in, ids, 2*r.events)
 		if err != nil {
 			return r, fmt.Errorf("seed model: %w", err)
 		}
