@@ -11,11 +11,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,17 +27,25 @@ import (
 	"github.com/hashicorp/nomad/api"
 )
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
+// pollUntil polls cond every 200ms until it holds (true) or timeout passes (false).
+func pollUntil(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			return false
 		}
 		<-tick.C
+	}
+	return true
+}
+
+// eventually fails the test unless cond holds within timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !pollUntil(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 }
 
@@ -126,7 +136,19 @@ plugin "raw_exec" {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	addr := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	ac, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
+		// Stop every job of this private agent and let its client kill the
+		// tasks: raw_exec tasks and their executors run in their own sessions
+		// and would outlive an agent stopped first.
+		stopAllJobs(t, ac)
+		if !pollUntil(30*time.Second, func() bool { return len(processesOf(dir, cmd.Process.Pid)) == 0 }) {
+			t.Logf("task executors still running after 30s; killing them")
+		}
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case <-exited:
@@ -134,18 +156,19 @@ plugin "raw_exec" {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
-		// Anything left in the agent's group (task executors) goes too.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		// Whatever this agent started and left behind (found by its data dir
+		// on the executor command line) goes too.
+		killLeftovers(t, dir)
+		// Running as root, the client mounts each task's secrets/ as tmpfs; an
+		// agent stopped before it garbage-collects its allocations leaves them
+		// mounted, and the temp dir could not be removed.
+		unmountUnder(t, dir)
 		if t.Failed() {
 			t.Logf("nomad agent output:\n%s", out.String())
 		}
 	})
 
-	addr := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	ac, err := api.NewClient(&api.Config{Address: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
 	c, err := NewClient(Config{Address: addr})
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +195,106 @@ plugin "raw_exec" {
 		return false
 	})
 	return &devAgent{addr: addr, api: ac, client: c, dataDir: dataDir}
+}
+
+// stopAllJobs purges every job of the agent and waits (bounded) until none of
+// its allocations is still pending or running.
+func stopAllJobs(t *testing.T, ac *api.Client) {
+	jobs, _, err := ac.Jobs().List(nil)
+	if err != nil {
+		return // the agent is gone already
+	}
+	for _, j := range jobs {
+		_, _, _ = ac.Jobs().Deregister(j.ID, true, nil)
+	}
+	stopped := pollUntil(30*time.Second, func() bool {
+		allocs, _, err := ac.Allocations().List(nil)
+		if err != nil {
+			return true // the agent is gone
+		}
+		for _, a := range allocs {
+			if a.ClientStatus == "pending" || a.ClientStatus == "running" {
+				return false
+			}
+		}
+		return true
+	})
+	if !stopped {
+		t.Logf("allocations still running after 30s; killing them with the agent")
+	}
+}
+
+// killLeftovers kills the processes the agent started and left behind.
+func killLeftovers(t *testing.T, dir string) {
+	for _, pid := range processesOf(dir, 0) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			t.Logf("killed leftover process %d", pid)
+		}
+	}
+}
+
+// processesOf lists the processes whose command line mentions dir (the
+// agent's task executors), other than exclude, and all their descendants.
+func processesOf(dir string, exclude int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	parent := map[int]int{}
+	var roots []int
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() || pid == exclude {
+			continue
+		}
+		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
+			// pid (comm) state ppid ...; comm may contain spaces, so cut at the last ')'.
+			if i := bytes.LastIndexByte(stat, ')'); i > 0 {
+				var state string
+				var ppid int
+				if _, err := fmt.Sscanf(string(stat[i+1:]), " %s %d", &state, &ppid); err == nil {
+					parent[pid] = ppid
+				}
+			}
+		}
+		if cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && bytes.Contains(cmdline, []byte(dir)) {
+			roots = append(roots, pid)
+		}
+	}
+	doomed := map[int]bool{}
+	for _, r := range roots {
+		doomed[r] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for pid, ppid := range parent {
+			if doomed[ppid] && !doomed[pid] {
+				doomed[pid], changed = true, true
+			}
+		}
+	}
+	return slices.Collect(maps.Keys(doomed))
+}
+
+// unmountUnder unmounts every mount point below dir, deepest first.
+func unmountUnder(t *testing.T, dir string) {
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for line := range strings.Lines(string(info)) {
+		// Field 5 is the mount point (octal escapes for spaces; our paths have none).
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+			t.Logf("unmounting %s: %v", p, err)
+		}
+	}
 }
 
 func uniqueClient(prefix string) string {
@@ -217,6 +340,7 @@ func TestE2ESubmitListPurge(t *testing.T) {
 	if !res.Changed || res.EvalID == "" || res.JobID != r.JobID {
 		t.Fatalf("first Submit = %+v, want a register with an evaluation", res)
 	}
+	t.Logf("registered %s (eval %s)", res.JobID, res.EvalID)
 
 	eventually(t, 2*time.Minute, "the job and an allocation running", func() bool {
 		job, _, err := a.api.Jobs().Info(r.JobID, nil)
@@ -253,6 +377,7 @@ func TestE2ESubmitListPurge(t *testing.T) {
 	if res2.Changed || res2.EvalID != "" {
 		t.Errorf("second Submit = %+v, want Changed=false", res2)
 	}
+	t.Logf("unchanged resubmit: Changed=%v, job version still %d", res2.Changed, *job.Version)
 	job2, _, err := a.api.Jobs().Info(r.JobID, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -280,6 +405,15 @@ func TestE2ESubmitListPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _, _ = a.api.Jobs().Deregister(foreignID, true, nil) })
+
+	// Nomad applies the filter server side (the foreign job has no kg_* meta).
+	filtered, _, err := a.api.Jobs().List(&api.QueryOptions{Filter: managedFilter})
+	if err != nil {
+		t.Fatalf("listing with filter %s: %v", managedFilter, err)
+	}
+	if len(filtered) != 1 || filtered[0].ID != r.JobID {
+		t.Errorf("Nomad's filtered list has %d jobs, want only %s", len(filtered), r.JobID)
+	}
 
 	managed, err := a.client.ListManaged(ctx)
 	if err != nil {
@@ -309,6 +443,8 @@ func TestE2ESubmitListPurge(t *testing.T) {
 		_, _, err := a.api.Jobs().Info(r.JobID, nil)
 		return statusCode(err) == http.StatusNotFound
 	})
+	_, _, err = a.api.Jobs().Deregister(r.JobID, true, nil)
+	t.Logf("Nomad's answer to purging a purged job: %v (status %d)", err, statusCode(err))
 	if err := a.client.Purge(ctx, r.JobID); err != nil {
 		t.Errorf("Purge of a purged job: %v", err)
 	}
@@ -390,6 +526,7 @@ func TestE2EShippedTemplates(t *testing.T) {
 		if tp.Name == "event-normalizer" {
 			want = append(want, "NEO4J_PASSWORD=s3cret")
 		}
+		t.Logf("%s: worker started with the expected environment", tp.Name)
 		for _, w := range want {
 			if !strings.Contains(string(env), "\n"+w) && !strings.HasPrefix(string(env), w) {
 				t.Errorf("%s: environment lacks %q:\n%s", tp.Name, w, env)
@@ -411,6 +548,7 @@ func TestE2EShippedTemplates(t *testing.T) {
 	if err == nil || ErrorKind(err) != KindParse {
 		t.Fatalf("Submit with client_id Bad_Client = %v (kind %q), want a parse error", err, ErrorKind(err))
 	}
+	t.Logf("Nomad refused client_id Bad_Client: %v", err)
 	if !strings.Contains(err.Error(), "client_id") {
 		t.Errorf("the parse error does not mention client_id: %v", err)
 	}
