@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -315,6 +316,7 @@ func buildPlan(items []item) plan {
 		}
 	}
 	reprobe := map[string]bool{}
+	seenReveal := map[string]bool{}
 	var round *topoRound
 	inRound := map[string]bool{}
 	for _, it := range items {
@@ -358,7 +360,8 @@ func buildPlan(items []item) plan {
 			p.eventSigs[e.EID] = e.Signal
 			if e.Node != "" {
 				n, err := newResource("Node", "", e.Node)
-				if err == nil {
+				if pair := e.Res.RID + " " + n.RID; err == nil && !seenReveal[pair] {
+					seenReveal[pair] = true
 					addRes(n)
 					p.reveal = append(p.reveal, map[string]any{"rid": e.Res.RID, "node": n.RID})
 				}
@@ -416,6 +419,8 @@ func (b *Builder) write(ctx context.Context, p plan) (writeStats, error) {
 func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p plan, st *writeStats) error {
 	exec := func(what, q string, params map[string]any, nodeLabel, edgeType string) ([]*neo4j.Record, error) {
 		params["client"] = b.client
+		began := time.Now()
+		defer func() { b.log.Debug("statement", "what", what, "took", time.Since(began)) }()
 		res, err := tx.Run(ctx, q, params)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
@@ -500,13 +505,12 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 	groups := map[probeKey][]map[string]any{}
 	var keys []probeKey
 	for _, eid := range order {
-		for _, pr := range probesFor(b.rules, eid, sigs[eid]) {
-			k := probeKey{pr.Dir, pr.Relation}
+		for _, row := range probeRows(b.rules, eid, sigs[eid]) {
+			k := probeKey{row.dir, row.rel}
 			if _, ok := groups[k]; !ok {
 				keys = append(keys, k)
 			}
-			groups[k] = append(groups[k], map[string]any{"eid": pr.EID, "rule": pr.Rule, "others": pr.Others,
-				"lag_ms": pr.MaxLagMs, "confidence": pr.Confidence})
+			groups[k] = append(groups[k], row.params)
 		}
 	}
 	for _, k := range keys {
@@ -515,4 +519,38 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 		}
 	}
 	return nil
+}
+
+// probeRow is one event's probes for one direction and relation, as Cypher
+// parameters.
+type probeRow struct {
+	dir    string
+	rel    Relation
+	params map[string]any
+}
+
+// probeRows groups probesFor by direction and relation, in rule-table order.
+func probeRows(rules []Rule, eid, signal string) []probeRow {
+	var out []probeRow
+	index := map[probeKey]int{}
+	for _, pr := range probesFor(rules, eid, signal) {
+		k := probeKey{pr.Dir, pr.Relation}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			out = append(out, probeRow{dir: pr.Dir, rel: pr.Relation,
+				params: map[string]any{"eid": eid, "others": []string{}, "lag_ms": int64(0), "rules": []map[string]any{}}})
+		}
+		p := out[i].params
+		for _, o := range pr.Others {
+			if !slices.Contains(p["others"].([]string), o) {
+				p["others"] = append(p["others"].([]string), o)
+			}
+		}
+		p["lag_ms"] = max(p["lag_ms"].(int64), pr.MaxLagMs)
+		p["rules"] = append(p["rules"].([]map[string]any), map[string]any{"rule": pr.Rule, "others": pr.Others,
+			"lag_ms": pr.MaxLagMs, "confidence": pr.Confidence})
+	}
+	return out
 }

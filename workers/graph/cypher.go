@@ -90,8 +90,11 @@ RETURN DISTINCT e.eid AS eid, e.signal AS signal`
 
 // cypherProbe builds the statement that answers probes of one direction and
 // relation: it finds the counterparts o of each new event n whose resource
-// stands in the relation and whose time fits the rule's window, and MERGEs the
+// stands in the relation and whose time fits a rule's window, and MERGEs the
 // CAUSES edge. n is the effect when looking for causes, the cause otherwise.
+// A row carries all the rules of one event for this direction and relation, so
+// the event's neighbourhood is walked once (p.others and p.lag_ms are the union
+// and the maximum over p.rules), then each rule is checked.
 func cypherProbe(dir string, rel Relation) (string, error) {
 	var pattern, distinct string
 	switch {
@@ -120,8 +123,11 @@ UNWIND $probes AS p
 MATCH (n:Event {client: $client, eid: p.eid})-[:ABOUT]->(nr:Resource)
 MATCH {pattern}
 WHERE o.client = $client AND o <> n AND o.signal IN p.others AND {window}{distinct}
-WITH DISTINCT p, {cause} AS c, {effect} AS e
-MERGE (c)-[x:CAUSES {rule: p.rule}]->(e)
-SET x.confidence = p.confidence, x.lag_s = (e.ts_ms - c.ts_ms) / 1000.0`)
+WITH DISTINCT p, n, o
+UNWIND p.rules AS r
+WITH n, o, r WHERE o.signal IN r.others AND abs(n.ts_ms - o.ts_ms) <= r.lag_ms
+WITH r, {cause} AS c, {effect} AS e
+MERGE (c)-[x:CAUSES {rule: r.rule}]->(e)
+SET x.confidence = r.confidence, x.lag_s = (e.ts_ms - c.ts_ms) / 1000.0`)
 	return q, nil
 }

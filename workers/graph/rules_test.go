@@ -139,3 +139,26 @@ func TestRuleTableIsValid(t *testing.T) {
 		t.Error("an unknown relation has Cypher")
 	}
 }
+
+func TestProbeRowsGroupRulesPerRelation(t *testing.T) {
+	rows := probeRows(DefaultRules(), "evt-x", "BackOff")
+	if len(rows) != 1 || rows[0].dir != findCauses || rows[0].rel != RelSame {
+		t.Fatalf("rows: %+v", rows)
+	}
+	p := rows[0].params
+	if got := p["others"].([]string); !slices.Equal(got, []string{"OOMKilled", "OOMKilling", "log:OOM", "log:PANIC", "log:EXCEPTION", "Killing", "FailedMount", "CreateContainerConfigError"}) {
+		t.Errorf("others: %q", got)
+	}
+	if p["lag_ms"].(int64) != 600_000 || len(p["rules"].([]map[string]any)) != 4 {
+		t.Errorf("lag %v, %d rules", p["lag_ms"], len(p["rules"].([]map[string]any)))
+	}
+	// Unhealthy: cause of probe-kill (same), effect of two dependency rules
+	// (same and selects): three rows, one per direction and relation.
+	var keys []string
+	for _, r := range probeRows(DefaultRules(), "evt-x", "Unhealthy") {
+		keys = append(keys, r.dir+"/"+string(r.rel))
+	}
+	if !slices.Equal(keys, []string{"effects/same", "causes/same", "causes/selects"}) {
+		t.Errorf("Unhealthy rows: %q", keys)
+	}
+}
