@@ -42,7 +42,7 @@ func pollUntil(timeout time.Duration, cond func() bool) bool {
 }
 
 // eventually fails the test unless cond holds within timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if !pollUntil(timeout, cond) {
 		t.Fatalf("timed out after %s waiting for %s", timeout, what)
@@ -74,7 +74,7 @@ type devAgent struct {
 	dataDir string
 }
 
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var ls []net.Listener
@@ -95,7 +95,7 @@ func freePorts(t *testing.T, n int) []int {
 // startDevAgent starts a Nomad dev agent (server + client, raw_exec enabled)
 // and returns once it has a leader and a ready node with raw_exec. It is stopped
 // when the test ends.
-func startDevAgent(t *testing.T) *devAgent {
+func startDevAgent(t testing.TB) *devAgent {
 	t.Helper()
 	bin, err := exec.LookPath("nomad")
 	if err != nil {
@@ -199,7 +199,7 @@ plugin "raw_exec" {
 
 // stopAllJobs purges every job of the agent and waits (bounded) until none of
 // its allocations is still pending or running.
-func stopAllJobs(t *testing.T, ac *api.Client) {
+func stopAllJobs(t testing.TB, ac *api.Client) {
 	jobs, _, err := ac.Jobs().List(nil)
 	if err != nil {
 		return // the agent is gone already
@@ -225,7 +225,7 @@ func stopAllJobs(t *testing.T, ac *api.Client) {
 }
 
 // killLeftovers kills the processes the agent started and left behind.
-func killLeftovers(t *testing.T, dir string) {
+func killLeftovers(t testing.TB, dir string) {
 	for _, pid := range processesOf(dir, 0) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
 			t.Logf("killed leftover process %d", pid)
@@ -277,7 +277,7 @@ func processesOf(dir string, exclude int) []int {
 }
 
 // unmountUnder unmounts every mount point below dir, deepest first.
-func unmountUnder(t *testing.T, dir string) {
+func unmountUnder(t testing.TB, dir string) {
 	info, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return
@@ -556,4 +556,44 @@ func TestE2EShippedTemplates(t *testing.T) {
 	if !errors.As(err, &ue) {
 		t.Errorf("error %T does not carry Nomad's response", err)
 	}
+}
+
+// BenchmarkE2ESubmit measures Submit against a real dev agent (skipped without
+// nomad on PATH): "unchanged" is parse + plan with the register skipped,
+// "changed" registers a new job version every time (a new kg_template_sha).
+func BenchmarkE2ESubmit(b *testing.B) {
+	a := startDevAgent(b)
+	set, err := LoadTemplates("testdata/e2e", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := uniqueClient("bench")
+	r, err := set.Render(set.Templates[0], ClientVars{ClientID: client, Neo4jDatabase: client, KafkaBrokers: "127.0.0.1:9092"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := a.client.Submit(ctx, r, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("unchanged", func(b *testing.B) {
+		for b.Loop() {
+			res, err := a.client.Submit(ctx, r, nil)
+			if err != nil || res.Changed {
+				b.Fatalf("Submit = %+v, %v", res, err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+	})
+	b.Run("changed", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			res, err := a.client.Submit(ctx, r, map[string]string{MetaTemplateSHA: fmt.Sprint(i)})
+			if err != nil || !res.Changed {
+				b.Fatalf("Submit = %+v, %v", res, err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+	})
 }
