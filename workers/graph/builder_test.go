@@ -3,7 +3,13 @@ package graph
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kgrca/kgplane/internal/testinfra"
 
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
@@ -181,4 +187,31 @@ func indexOf(s, sub string) int {
 	return -1
 }
 
-var _ = context.Background
+func TestDatabaseIsolationOnCommunityFailsAtStart(t *testing.T) {
+	client := uniqueClient("gb-db")
+	uri := testinfra.Neo4jURI(t)
+	cfg := Config{ClientID: client, KafkaBrokers: []string{"127.0.0.1:1"}, Neo4jURI: uri, Database: client,
+		Isolation: IsolationDatabase, BatchSize: 10, BatchLinger: time.Millisecond, MaxRetryTime: time.Second, Topics: DefaultTopics()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := Run(ctx, cfg, prometheus.NewRegistry(), quietLog())
+	if err == nil || !strings.Contains(err.Error(), "NEO4J_ISOLATION=shared") || !strings.Contains(err.Error(), "community") {
+		t.Fatalf("Run in database isolation on Community: %v, want a message naming NEO4J_ISOLATION=shared", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Run waited instead of failing at start")
+	}
+}
+
+// The constraints exist after EnsureSchema, and running it again is harmless.
+func TestSchemaIsIdempotent(t *testing.T) {
+	b, d, _ := newTestBuilder(t, uniqueClient("gb-schema"))
+	if err := b.EnsureSchema(context.Background(), IsolationShared); err != nil {
+		t.Fatal(err)
+	}
+	n := count(t, d, `SHOW CONSTRAINTS YIELD name, type, labelsOrTypes, properties
+WHERE name IN ['kg_resource_key', 'kg_event_key'] AND type = 'UNIQUENESS' AND properties[0] = 'client' RETURN count(*)`, nil)
+	if n != 2 {
+		t.Fatalf("%d of the 2 composite uniqueness constraints on (client, key)", n)
+	}
+}

@@ -29,12 +29,9 @@ func Run(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.L
 	}
 	defer driver.Close(context.WithoutCancel(ctx))
 
-	km := kafkaio.NewMetrics(reg, kafkaio.RoleGraphBuilder)
-	prod, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: cfg.KafkaBrokers, ClientID: cfg.ClientID, Logger: log, Metrics: km})
-	if err != nil {
-		return fmt.Errorf("starting the dead-letter producer: %w", err)
-	}
-	defer prod.Close()
+	// The graph is prepared first: a server that cannot do the isolation asked
+	// for fails the start before anything touches Kafka.
+	var prod *kafkaio.Producer
 	dlq := func(ctx context.Context, rec kafkaio.Record, reason error) error {
 		return prod.DeadLetter(ctx, cfg.Topics.DeadLetter, rec, kafkaio.RoleGraphBuilder, reason)
 	}
@@ -48,6 +45,12 @@ func Run(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.L
 		}
 		return err
 	}
+	km := kafkaio.NewMetrics(reg, kafkaio.RoleGraphBuilder)
+	prod, err = kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: cfg.KafkaBrokers, ClientID: cfg.ClientID, Logger: log, Metrics: km})
+	if err != nil {
+		return fmt.Errorf("starting the dead-letter producer: %w", err)
+	}
+	defer prod.Close()
 	log.Info("graph ready", "isolation", cfg.Isolation, "database", displayDB(cfg.databaseName()))
 	cons, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
 		Brokers: cfg.KafkaBrokers, Role: kafkaio.RoleGraphBuilder, ClientID: cfg.ClientID,
