@@ -59,16 +59,18 @@ type rawLog struct {
 	Severity json.RawMessage `json:"severity"`
 	Lvl      json.RawMessage `json:"lvl"`
 
-	Kubernetes *struct {
-		PodName       string `json:"pod_name"`
-		PodNamespace  string `json:"pod_namespace"`  // Vector
-		NamespaceName string `json:"namespace_name"` // Fluent Bit
-		PodUID        string `json:"pod_uid"`        // Vector
-		PodID         string `json:"pod_id"`         // Fluent Bit
-		ContainerName string `json:"container_name"`
-		PodNodeName   string `json:"pod_node_name"` // Vector
-		Host          string `json:"host"`          // Fluent Bit
-	} `json:"kubernetes"`
+	Kubernetes *k8sMeta `json:"kubernetes"`
+}
+
+type k8sMeta struct {
+	PodName       string `json:"pod_name"`
+	PodNamespace  string `json:"pod_namespace"`  // Vector
+	NamespaceName string `json:"namespace_name"` // Fluent Bit
+	PodUID        string `json:"pod_uid"`        // Vector
+	PodID         string `json:"pod_id"`         // Fluent Bit
+	ContainerName string `json:"container_name"`
+	PodNodeName   string `json:"pod_node_name"` // Vector
+	Host          string `json:"host"`          // Fluent Bit
 }
 
 // Normalize decodes one raw log record and returns its id and the
@@ -93,7 +95,7 @@ func NormalizeLog(keyID string, raw []byte) (Log, error) {
 		return Log{}, fmt.Errorf("log record is %d bytes, over the %d-byte limit", len(raw), MaxInputBytes)
 	}
 	var in rawLog
-	if err := decodeObject("log record", raw, &in); err != nil {
+	if err := decodeLog(raw, &in); err != nil {
 		return Log{}, err
 	}
 	return normalize(keyID, &in)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kgrca/kgplane/workers/eventnorm/jsonscan"
 )
 
 // recordTime returns the record's time, RFC 3339 UTC, from the first of
@@ -52,7 +54,7 @@ func parseTime(raw json.RawMessage) (time.Time, error) {
 	case c == '-' || c >= '0' && c <= '9':
 		return parseEpoch(string(raw))
 	default:
-		return time.Time{}, fmt.Errorf("must be a time string or epoch number, got %s", jsonKind(raw))
+		return time.Time{}, fmt.Errorf("must be a time string or epoch number, got %s", jsonscan.Kind(raw))
 	}
 }
 
@@ -101,7 +103,8 @@ func parseEpoch(s string) (time.Time, error) {
 // appLog holds the fields of a JSON-encoded application log line that we
 // read (zap, logrus, slog, pino, bunyan, logstash-logback, python-json-logger,
 // GCP and ECS layouts). Values stay raw so one odd type does not make the
-// whole line unstructured.
+// whole line unstructured. The tags document the keys; decodeAppLog reads
+// them (case-insensitively, as encoding/json would).
 type appLog struct {
 	Level      json.RawMessage `json:"level"`
 	Severity   json.RawMessage `json:"severity"`
@@ -125,7 +128,7 @@ func parseJSONMessage(text string) (*appLog, bool) {
 		return nil, false
 	}
 	var a appLog
-	if json.Unmarshal([]byte(t), &a) != nil {
+	if decodeAppLog([]byte(t), &a) != nil {
 		return nil, false
 	}
 	return &a, true
