@@ -597,3 +597,59 @@ func BenchmarkE2ESubmit(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
 	})
 }
+
+// Nomad's own parser turns each shipped template into the intended job for both
+// drivers: exactly one driver config, and the restart/reschedule/update policy.
+func TestE2EShippedTemplatesParse(t *testing.T) {
+	a := startDevAgent(t)
+	for _, tc := range []struct {
+		vars, driver string
+		config       func(role string) map[string]any
+	}{
+		{"../jobspecs/vars/production.example.vars.hcl", "docker", func(role string) map[string]any {
+			return map[string]any{"image": "ghcr.io/kgrca/kg-worker:1.0.0", "args": []any{role}, "ports": []any{"metrics"}}
+		}},
+		{"../jobspecs/vars/dev.vars.hcl", "raw_exec", func(role string) map[string]any {
+			return map[string]any{"command": "/usr/local/bin/kg-worker", "args": []any{role}}
+		}},
+	} {
+		set, err := LoadTemplates("../jobspecs", tc.vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tp := range set.Templates {
+			t.Run(tc.driver+"/"+tp.Name, func(t *testing.T) {
+				r, err := set.Render(tp, ClientVars{ClientID: "af-9", Neo4jDatabase: "af-9", KafkaBrokers: "k:9092"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var job api.Job
+				if _, err := a.api.Raw().Write("/v1/jobs/parse", &api.JobsParseRequest{JobHCL: r.HCL, Variables: r.Variables, Canonicalize: true}, &job, nil); err != nil {
+					t.Fatalf("Nomad cannot parse %s: %v", tp.Name, err)
+				}
+				if *job.ID != r.JobID || *job.Type != "service" || len(job.TaskGroups) != 1 || len(job.TaskGroups[0].Tasks) != 1 {
+					t.Fatalf("job %s type %s with %d groups", *job.ID, *job.Type, len(job.TaskGroups))
+				}
+				g := job.TaskGroups[0]
+				task := g.Tasks[0]
+				if task.Driver != tc.driver {
+					t.Errorf("driver %q, want %q", task.Driver, tc.driver)
+				}
+				if got, want := fmt.Sprint(task.Config), fmt.Sprint(tc.config(tp.Name)); got != want {
+					t.Errorf("config %s, want %s", got, want)
+				}
+				if *g.Count != 1 || *g.RestartPolicy.Mode != "delay" || !*g.ReschedulePolicy.Unlimited ||
+					*g.ReschedulePolicy.DelayFunction != "exponential" || *g.Update.MaxParallel != 1 ||
+					*g.Update.Canary != 0 || !*g.Update.AutoRevert || *g.Update.HealthCheck != "task_states" {
+					t.Errorf("group policy: count %d restart %+v reschedule %+v update %+v", *g.Count, *g.RestartPolicy, *g.ReschedulePolicy, *g.Update)
+				}
+				if task.KillSignal != "SIGTERM" || *task.KillTimeout != 30*time.Second {
+					t.Errorf("kill_signal %q kill_timeout %s", task.KillSignal, *task.KillTimeout)
+				}
+				if len(task.Templates) != 1 || !*task.Templates[0].Envvars {
+					t.Errorf("want one env template for the secrets, got %d", len(task.Templates))
+				}
+			})
+		}
+	}
+}
