@@ -60,6 +60,18 @@ func TestCLI(t *testing.T) {
 	}
 }
 
+// TestGraphBuilderConfigErrorExits2: the graph builder's own settings are
+// checked at start too (graph.ConfigFromEnv reads the process environment).
+func TestGraphBuilderConfigErrorExits2(t *testing.T) {
+	t.Setenv("CLIENT_ID", "af-9")
+	t.Setenv("NEO4J_ISOLATION", "bogus")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"graph-builder"}, os.Getenv, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "NEO4J_ISOLATION") {
+		t.Fatalf("exit %d, stderr %q; want 2 naming NEO4J_ISOLATION", code, stderr.String())
+	}
+}
+
 func TestHelpTeaches(t *testing.T) {
 	for _, want := range []string{"event-normalizer", "log-normalizer", "graph-builder", "CLIENT_ID", "KAFKA_BROKERS",
 		"NEO4J_DATABASE", "METRICS_ADDR", "LOG_LEVEL", "Examples:", "consumer-groups --describe"} {
@@ -339,4 +351,54 @@ func rewindGroup(t *testing.T, kc sarama.Client, group, topic string, partition 
 	}
 	t.Logf("rewound %s from %d to %d", group, committed, max(0, committed-n))
 	pom.Close()
+}
+
+// TestLogNormalizerProcess: the log-normalizer role of the real binary turns
+// the client's raw logs into logs.normalized records keyed
+// <client>::log-<hex>, dead-letters a bad one, and skips another client's.
+func TestLogNormalizerProcess(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	sfx := kafkatest.Suffix()
+	in, out, dlq := kafkaio.TopicRawLogs+sfx, kafkaio.TopicLogsNormalized+sfx, kafkaio.TopicDLQRaw+sfx
+	kafkatest.CreateTopics(t, brokers, 1, in, out, dlq)
+	client := "logs" + strings.ReplaceAll(sfx, ".", "-")
+	logRec := func(i int) []byte {
+		return fmt.Appendf(nil, `{"stream":"stderr","log":"dial tcp 10.0.0.%d:5432: connect: connection refused","kubernetes":{"pod_name":"web-1","namespace_name":"shop","pod_id":"8c7d6e5f-4a3b-4c2d-9e1f-0a9b8c7d6e5f","host":"node-2","container_name":"web"},"date":"2026-11-20T10:00:%02d.000Z"}`, i, i)
+	}
+	msgs := []*sarama.ProducerMessage{
+		{Topic: in, Key: sarama.StringEncoder(client + "::log::l0"), Value: sarama.ByteEncoder(logRec(0))},
+		{Topic: in, Key: sarama.StringEncoder("other-" + client + "::log::x"), Value: sarama.ByteEncoder(logRec(9))},
+		{Topic: in, Key: sarama.StringEncoder(client + "::log::l1"), Value: sarama.StringEncoder("[not json")},
+		{Topic: in, Key: sarama.StringEncoder(client + "::log::l2"), Value: sarama.ByteEncoder(logRec(2))},
+	}
+	kafkatest.Produce(t, brokers, msgs)
+	w := startWorker(t, kafkaio.RoleLogNormalizer, "CLIENT_ID="+client, "KAFKA_BROKERS="+strings.Join(brokers, ","), "KG_TOPIC_SUFFIX="+sfx)
+	kc, err := sarama.NewClient(brokers, kafkatest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	kafkatest.Eventually(t, 60*time.Second, "2 outputs and 1 dead letter", func() bool {
+		return highWatermark(t, kc, out, 0) >= 2 && highWatermark(t, kc, dlq, 0) >= 1
+	})
+	recs := kafkatest.ReadAll(t, brokers, out)
+	if len(recs) != 2 {
+		t.Fatalf("%d outputs, want 2", len(recs))
+	}
+	for _, r := range recs {
+		k, err := kafkaio.ParseKey(r.Key)
+		if err != nil || k.Client != client || k.Type != kafkaio.TypeNormalizedLog || !strings.Contains(string(r.Value), "CONNECTION_REFUSED") {
+			t.Fatalf("output %s=%s (%v): want a normalized log of %s with signature CONNECTION_REFUSED", r.Key, r.Value, err, client)
+		}
+	}
+	dl := kafkatest.ReadAll(t, brokers, dlq)
+	if len(dl) != 1 || string(dl[0].Key) != client+"::log::l1" {
+		t.Fatalf("dead letters %v, want exactly %s::log::l1", dl, client)
+	}
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := w.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
 }
