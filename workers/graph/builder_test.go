@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kgrca/kgplane/internal/testinfra"
@@ -213,5 +214,35 @@ func TestSchemaIsIdempotent(t *testing.T) {
 WHERE name IN ['kg_resource_key', 'kg_event_key'] AND type = 'UNIQUENESS' AND properties[0] = 'client' RETURN count(*)`, nil)
 	if n != 2 {
 		t.Fatalf("%d of the 2 composite uniqueness constraints on (client, key)", n)
+	}
+}
+
+// The root-cause query of docs/graph.md finds the failed node behind a
+// replacement pod that cannot be scheduled.
+func TestOperatorRootCauseQuery(t *testing.T) {
+	client := uniqueClient("gb-rca")
+	b, d, _ := newTestBuilder(t, client)
+	in := newIncident(client)
+	for _, batch := range in.inOrder() {
+		handle(t, b, batch...)
+	}
+	res, err := neo4j.ExecuteQuery(context.Background(), d, `
+MATCH path = (root:Event {client: $client})-[:CAUSES*1..6]->(e:Event {client: $client, eid: $eid})
+WHERE NOT (root)<-[:CAUSES]-()
+RETURN root.reason, root.ts, [r IN relationships(path) | r.rule] AS rules,
+       reduce(c = 1.0, r IN relationships(path) | c * r.confidence) AS confidence
+ORDER BY confidence DESC`, map[string]any{"client": client, "eid": hexID("evt-", "sched-c")}, neo4j.EagerResultTransformer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Records) != 2 { // via either evicted pod
+		t.Fatalf("%d root-cause paths, want 2", len(res.Records))
+	}
+	for _, r := range res.Records {
+		rules := r.Values[2].([]any)
+		if r.Values[0] != "NodeNotReady" || len(rules) != 2 || rules[0] != "node-not-ready-eviction" ||
+			rules[1] != "eviction-unschedulable-replacement" || r.Values[3].(float64) < 0.62 || r.Values[3].(float64) > 0.64 {
+			t.Fatalf("root cause %v", r.Values)
+		}
 	}
 }
