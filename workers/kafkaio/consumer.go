@@ -55,8 +55,12 @@ type ConsumerConfig struct {
 	// SessionTimeout is the group session timeout (default 10s): how long a
 	// crashed member keeps its partition before a replacement takes over.
 	SessionTimeout time.Duration
-	Logger         *slog.Logger
-	Metrics        *Metrics
+	// RebalanceTimeout is how long a member busy in the handler may hold up a
+	// rebalance before the group goes on without it and fences it off: its
+	// later commit is rejected (default 60s).
+	RebalanceTimeout time.Duration
+	Logger           *slog.Logger
+	Metrics          *Metrics
 }
 
 // GroupID is the consumer group of a (role, client): "<role>-<client>".
@@ -116,6 +120,9 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Group.Session.Timeout = c.cfg.SessionTimeout
 	sc.Consumer.Group.Heartbeat.Interval = c.cfg.SessionTimeout / 4
+	if c.cfg.RebalanceTimeout > 0 {
+		sc.Consumer.Group.Rebalance.Timeout = c.cfg.RebalanceTimeout
+	}
 	sc.Consumer.MaxWaitTime = 250 * time.Millisecond
 	return sc
 }

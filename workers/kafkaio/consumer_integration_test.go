@@ -361,3 +361,71 @@ func assertOneOwner(t *testing.T, brokers []string, group, topic string, partiti
 		t.Fatalf("%d members hold partitions, want exactly 1", owners)
 	}
 }
+
+// TestConsumerFencedMemberCannotCommit: member A is stuck in its handler when
+// member B joins; the group goes on without A after the rebalance timeout and
+// B gets the partition. When A's handler finally returns, A's commit carries
+// the old generation and the broker rejects it: nothing is committed.
+func TestConsumerFencedMemberCannotCommit(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	sfx := kafkatest.Suffix()
+	topic := "raw.k8s.events" + sfx
+	kafkatest.CreateTopics(t, brokers, 2, topic)
+	client := "fenced" + strings.ReplaceAll(sfx, ".", "-")
+	group := kafkaio.GroupID("event-normalizer", client)
+	want := produceInterleaved(t, brokers, topic, []string{client}, 10, 0)[client]
+
+	newC := func(m *kafkaio.Metrics) *kafkaio.Consumer {
+		c, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
+			Brokers: brokers, Role: "event-normalizer", ClientID: client, Topics: []string{topic},
+			SessionTimeout: 6 * time.Second, RebalanceTimeout: 3 * time.Second, Metrics: m,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	inHandler, release := make(chan struct{}), make(chan struct{})
+	var aCalls atomic.Int32
+	mA := kafkaio.NewMetrics(nil, "a")
+	kafkatest.Run(t, func(ctx context.Context) error {
+		return newC(mA).Run(ctx, func(ctx context.Context, batch []kafkaio.Record) error {
+			if aCalls.Add(1) == 1 {
+				close(inHandler)
+				<-release // stuck, ignoring ctx, like a hung write
+				return nil
+			}
+			<-ctx.Done() // later sessions: never finish a batch
+			return ctx.Err()
+		})
+	})
+	<-inHandler
+
+	var bGot atomic.Int32
+	kafkatest.Run(t, func(ctx context.Context) error {
+		return newC(nil).Run(ctx, func(ctx context.Context, batch []kafkaio.Record) error {
+			bGot.Add(int32(len(batch)))
+			<-ctx.Done()
+			return ctx.Err()
+		})
+	})
+	kafkatest.Eventually(t, 60*time.Second, "B takes the partition from the stuck A", func() bool { return bGot.Load() >= int32(len(want)) })
+
+	close(release) // A returns nil now and commits with its old generation
+	kafkatest.Eventually(t, 30*time.Second, "A's commit rejected as fenced", func() bool {
+		return kafkatest.Sum(mA.Errors.WithLabelValues("fenced")) >= 1
+	})
+	admin, err := sarama.NewClusterAdmin(brokers, kafkatest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	p := kafkaio.PartitionFor(client, 2)
+	offs, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := offs.GetBlock(topic, p).Offset; got != -1 {
+		t.Fatalf("committed offset %d after the fenced member's commit, want none (-1)", got)
+	}
+}
