@@ -25,3 +25,32 @@ func BenchmarkEventNormalize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecode compares the decoding step alone: jsonscan (what
+// Normalize uses) against the encoding/json decoder it replaced.
+func BenchmarkDecode(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "events", "crash-backoff-restarting.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("jsonscan", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var ev rawEvent
+			if err := decodeEvent(raw, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var ev rawEvent
+			if err := decodeObject("event", raw, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
