@@ -36,7 +36,8 @@ type Record struct {
 // nil ⇒ the offsets of the whole batch are committed; an error ⇒ nothing is
 // committed and Run returns the error, unless ctx was already done (shutdown or
 // rebalance), in which case the batch is abandoned and redelivered later.
-// Handler calls never overlap.
+// Handler calls never overlap. A handler must return soon after ctx is done:
+// shutdown and rebalances wait for it.
 type Handler func(ctx context.Context, batch []Record) error
 
 // ConsumerConfig configures a per-client consumer.
