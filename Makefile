@@ -5,7 +5,7 @@ BIN := bin
 export KAFKA_BROKERS ?= 127.0.0.1:$(or $(KAFKA_PORT),9092)
 export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 
-.PHONY: help build run test test-unit vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-workers bench-graph clean
+.PHONY: help build run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-workers bench-graph clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test-unit: ## unit tests only (integration tests skip without the services)
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+test-nomad-e2e: infra-up ## only the real-agent tests (needs nomad on PATH, or NOMAD_BIN_DIR=/dir/with/nomad)
+	PATH=$(if $(NOMAD_BIN_DIR),$(NOMAD_BIN_DIR):)$$PATH $(GO) test -count=1 -run E2E -v ./nomad ./cmd/kg-control-plane
 
 fuzz: ## every fuzz target for FUZZTIME (default 5m) each
 	FUZZTIME=$(or $(FUZZTIME),5m) scripts/fuzz.sh

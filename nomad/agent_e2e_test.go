@@ -7,294 +7,50 @@ package nomad
 //	PATH=/path/to/nomad-dir:$PATH go test ./nomad -run E2E -v
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
-)
 
-// pollUntil polls cond every 200ms until it holds (true) or timeout passes (false).
-func pollUntil(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
-	}
-	return true
-}
+	"github.com/kgrca/kgplane/internal/nomadagent"
+)
 
 // eventually fails the test unless cond holds within timeout.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !pollUntil(timeout, cond) {
-		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond) // polling interval
 	}
-}
-
-// syncBuffer collects the agent's output for the failure message.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 type devAgent struct {
-	addr    string
-	api     *api.Client
-	client  *Client
-	dataDir string
+	addr   string
+	api    *api.Client
+	client *Client
 }
 
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
-// startDevAgent starts a Nomad dev agent (server + client, raw_exec enabled)
-// and returns once it has a leader and a ready node with raw_exec. It is stopped
-// when the test ends.
+// startDevAgent starts a Nomad dev agent (internal/nomadagent: loopback, free
+// ports, cloud fingerprinters denied, raw_exec enabled) and returns once it has
+// a ready raw_exec node. It and its tasks are stopped when the test ends.
 func startDevAgent(t testing.TB) *devAgent {
 	t.Helper()
-	bin, err := exec.LookPath("nomad")
-	if err != nil {
-		t.Skip("nomad not on PATH; install Nomad to run the real-agent tests")
-	}
-	dir := t.TempDir()
-	ports := freePorts(t, 3)
-	dataDir := filepath.Join(dir, "data")
-	cfg := fmt.Sprintf(`data_dir = %q
-ports {
-  http = %d
-  rpc  = %d
-  serf = %d
-}
-client {
-  options = {
-    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
-  }
-}
-plugin "raw_exec" {
-  config {
-    enabled = true
-  }
-}
-`, dataDir, ports[0], ports[1], ports[2])
-	cfgPath := filepath.Join(dir, "agent.hcl")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	out := &syncBuffer{}
-	cmd := exec.Command(bin, "agent", "-dev", "-bind=127.0.0.1", "-network-interface=lo", "-config="+cfgPath)
-	cmd.Stdout, cmd.Stderr = out, out
-	// Its own process group, so the executors it forks can be stopped with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting nomad agent: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	addr := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	ac, err := api.NewClient(&api.Config{Address: addr})
+	a := nomadagent.Start(t)
+	c, err := NewClient(Config{Address: a.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		// Stop every job of this private agent and let its client kill the
-		// tasks: raw_exec tasks and their executors run in their own sessions
-		// and would outlive an agent stopped first.
-		stopAllJobs(t, ac)
-		if !pollUntil(30*time.Second, func() bool { return len(processesOf(dir, cmd.Process.Pid)) == 0 }) {
-			t.Logf("task executors still running after 30s; killing them")
-		}
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		// Whatever this agent started and left behind (found by its data dir
-		// on the executor command line) goes too.
-		killLeftovers(t, dir)
-		// Running as root, the client mounts each task's secrets/ as tmpfs; an
-		// agent stopped before it garbage-collects its allocations leaves them
-		// mounted, and the temp dir could not be removed.
-		unmountUnder(t, dir)
-		if t.Failed() {
-			t.Logf("nomad agent output:\n%s", out.String())
-		}
-	})
-
-	c, err := NewClient(Config{Address: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 90*time.Second, "a Nomad leader", func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("nomad agent exited: %v\n%s", err, out.String())
-		default:
-		}
-		leader, err := ac.Status().Leader()
-		return err == nil && leader != ""
-	})
-	eventually(t, 90*time.Second, "a ready node with raw_exec", func() bool {
-		nodes, _, err := ac.Nodes().List(nil)
-		if err != nil {
-			return false
-		}
-		for _, n := range nodes {
-			if d := n.Drivers["raw_exec"]; n.Status == "ready" && d != nil && d.Healthy {
-				return true
-			}
-		}
-		return false
-	})
-	return &devAgent{addr: addr, api: ac, client: c, dataDir: dataDir}
-}
-
-// stopAllJobs purges every job of the agent and waits (bounded) until none of
-// its allocations is still pending or running.
-func stopAllJobs(t testing.TB, ac *api.Client) {
-	jobs, _, err := ac.Jobs().List(nil)
-	if err != nil {
-		return // the agent is gone already
-	}
-	for _, j := range jobs {
-		_, _, _ = ac.Jobs().Deregister(j.ID, true, nil)
-	}
-	stopped := pollUntil(30*time.Second, func() bool {
-		allocs, _, err := ac.Allocations().List(nil)
-		if err != nil {
-			return true // the agent is gone
-		}
-		for _, a := range allocs {
-			if a.ClientStatus == "pending" || a.ClientStatus == "running" {
-				return false
-			}
-		}
-		return true
-	})
-	if !stopped {
-		t.Logf("allocations still running after 30s; killing them with the agent")
-	}
-}
-
-// killLeftovers kills the processes the agent started and left behind.
-func killLeftovers(t testing.TB, dir string) {
-	for _, pid := range processesOf(dir, 0) {
-		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
-			t.Logf("killed leftover process %d", pid)
-		}
-	}
-}
-
-// processesOf lists the processes whose command line mentions dir (the
-// agent's task executors), other than exclude, and all their descendants.
-func processesOf(dir string, exclude int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	parent := map[int]int{}
-	var roots []int
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() || pid == exclude {
-			continue
-		}
-		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
-			// pid (comm) state ppid ...; comm may contain spaces, so cut at the last ')'.
-			if i := bytes.LastIndexByte(stat, ')'); i > 0 {
-				var state string
-				var ppid int
-				if _, err := fmt.Sscanf(string(stat[i+1:]), " %s %d", &state, &ppid); err == nil {
-					parent[pid] = ppid
-				}
-			}
-		}
-		if cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && bytes.Contains(cmdline, []byte(dir)) {
-			roots = append(roots, pid)
-		}
-	}
-	doomed := map[int]bool{}
-	for _, r := range roots {
-		doomed[r] = true
-	}
-	for changed := true; changed; {
-		changed = false
-		for pid, ppid := range parent {
-			if doomed[ppid] && !doomed[pid] {
-				doomed[pid], changed = true, true
-			}
-		}
-	}
-	return slices.Collect(maps.Keys(doomed))
-}
-
-// unmountUnder unmounts every mount point below dir, deepest first.
-func unmountUnder(t testing.TB, dir string) {
-	info, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var points []string
-	for line := range strings.Lines(string(info)) {
-		// Field 5 is the mount point (octal escapes for spaces; our paths have none).
-		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			points = append(points, f[4])
-		}
-	}
-	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
-	for _, p := range points {
-		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
-			t.Logf("unmounting %s: %v", p, err)
-		}
-	}
+	return &devAgent{addr: a.Addr, api: a.API, client: c}
 }
 
 func uniqueClient(prefix string) string {

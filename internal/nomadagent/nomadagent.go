@@ -10,11 +10,12 @@ package nomadagent
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -123,7 +124,19 @@ func Start(t testing.TB) *Agent {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	a := &Agent{Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), out: out}
+	a.API, err = api.NewClient(&api.Config{Address: a.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
+		// Stop every job first and let the client kill the tasks: raw_exec
+		// tasks and their executors run in their own sessions and would
+		// outlive an agent stopped first.
+		stopAllJobs(t, a.API)
+		if !pollUntil(30*time.Second, func() bool { return len(processesOf(dir, cmd.Process.Pid)) == 0 }) {
+			t.Logf("task executors still running after 30s; killing them")
+		}
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case <-exited:
@@ -132,19 +145,19 @@ func Start(t testing.TB) *Agent {
 			<-exited
 		}
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		// Whatever this agent left behind (found by its folder on the
+		// executor command line) goes too.
+		killLeftovers(t, dir)
+		// As root the client mounts each task's secrets/ as tmpfs; an agent
+		// stopped before it collects its allocations leaves them mounted.
+		unmountUnder(t, dir)
 		if t.Failed() {
 			t.Logf("nomad agent output:\n%s", out.String())
 		}
-		unmountUnder(dir)
 		if err := os.RemoveAll(dir); err != nil {
 			t.Logf("leaving %s behind: %v", dir, err)
 		}
 	})
-	a := &Agent{Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), out: out}
-	a.API, err = api.NewClient(&api.Config{Address: a.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(90 * time.Second)
 	for !a.ready() {
 		select {
@@ -177,25 +190,6 @@ func (a *Agent) ready() bool {
 	return false
 }
 
-// unmountUnder detaches every mount below dir (deepest first).
-func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return
-	}
-	var points []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
-			points = append(points, f[1])
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(points)))
-	for _, p := range points {
-		_ = syscall.Unmount(p, syscall.MNT_DETACH)
-	}
-}
-
 // RunningAllocs counts the job's running allocations.
 func (a *Agent) RunningAllocs(jobID string) int {
 	allocs, _, err := a.API.Jobs().Allocations(jobID, false, nil)
@@ -215,4 +209,118 @@ func (a *Agent) RunningAllocs(jobID string) int {
 func (a *Agent) JobExists(jobID string) bool {
 	_, _, err := a.API.Jobs().Info(jobID, nil)
 	return err == nil
+}
+
+// pollUntil polls cond every 200ms until it holds (true) or timeout passes (false).
+func pollUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}
+
+// stopAllJobs purges every job of the agent and waits (bounded) until none of
+// its allocations is still pending or running.
+func stopAllJobs(t testing.TB, ac *api.Client) {
+	jobs, _, err := ac.Jobs().List(nil)
+	if err != nil {
+		return // the agent is gone already
+	}
+	for _, j := range jobs {
+		_, _, _ = ac.Jobs().Deregister(j.ID, true, nil)
+	}
+	stopped := pollUntil(30*time.Second, func() bool {
+		allocs, _, err := ac.Allocations().List(nil)
+		if err != nil {
+			return true // the agent is gone
+		}
+		for _, a := range allocs {
+			if a.ClientStatus == "pending" || a.ClientStatus == "running" {
+				return false
+			}
+		}
+		return true
+	})
+	if !stopped {
+		t.Logf("allocations still running after 30s; killing them with the agent")
+	}
+}
+
+// killLeftovers kills the processes the agent started and left behind.
+func killLeftovers(t testing.TB, dir string) {
+	for _, pid := range processesOf(dir, 0) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			t.Logf("killed leftover process %d", pid)
+		}
+	}
+}
+
+// processesOf lists the processes whose command line mentions dir (the
+// agent's task executors), other than exclude, and all their descendants.
+func processesOf(dir string, exclude int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	parent := map[int]int{}
+	var roots []int
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() || pid == exclude {
+			continue
+		}
+		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
+			// pid (comm) state ppid ...; comm may contain spaces, so cut at the last ')'.
+			if i := bytes.LastIndexByte(stat, ')'); i > 0 {
+				var state string
+				var ppid int
+				if _, err := fmt.Sscanf(string(stat[i+1:]), " %s %d", &state, &ppid); err == nil {
+					parent[pid] = ppid
+				}
+			}
+		}
+		if cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && bytes.Contains(cmdline, []byte(dir)) {
+			roots = append(roots, pid)
+		}
+	}
+	doomed := map[int]bool{}
+	for _, r := range roots {
+		doomed[r] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for pid, ppid := range parent {
+			if doomed[ppid] && !doomed[pid] {
+				doomed[pid], changed = true, true
+			}
+		}
+	}
+	return slices.Collect(maps.Keys(doomed))
+}
+
+// unmountUnder unmounts every mount point below dir, deepest first.
+func unmountUnder(t testing.TB, dir string) {
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for line := range strings.Lines(string(info)) {
+		// Field 5 is the mount point (octal escapes for spaces; our paths have none).
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+			t.Logf("unmounting %s: %v", p, err)
+		}
+	}
 }
