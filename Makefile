@@ -46,5 +46,8 @@ infra-clean: ## stop them and delete their data
 bench-control-plane: infra-up ## 10,000 clients against real Kafka and a fake Nomad: latencies, CPU, memory (~6 min)
 	KG_BENCH=1 KG_BENCH_OUT=$(or $(KG_BENCH_OUT),/tmp/kg-bench-control-plane.txt) $(GO) test -count=1 -run TestBenchControlPlane -v -timeout 30m ./cmd/kg-control-plane
 
+bench-normalizers: ## decode-normalize-encode per record on one core (Go benchmarks)
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./workers/eventnorm ./workers/lognorm
+
 clean:
 	rm -rf $(BIN)
