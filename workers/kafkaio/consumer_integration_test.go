@@ -189,20 +189,25 @@ func TestConsumerFencing(t *testing.T) {
 	kafkatest.CreateTopics(t, brokers, 3, topic)
 	client := "fence" + strings.ReplaceAll(sfx, ".", "-")
 
+	group := kafkaio.GroupID("event-normalizer", client)
 	a, b := &collector{}, &collector{}
 	stopA := kafkatest.Run(t, func(ctx context.Context) error {
 		return newConsumer(t, brokers, "event-normalizer", client, nil, topic).Run(ctx, a.handle)
 	})
+	waitStable(t, brokers, group, 1)
 	stopB := kafkatest.Run(t, func(ctx context.Context) error {
 		return newConsumer(t, brokers, "event-normalizer", client, nil, topic).Run(ctx, b.handle)
 	})
+	// Both members in one generation before any record exists, so the test
+	// sees concurrent members, not a hand-over.
+	waitStable(t, brokers, group, 2)
 	want := produceInterleaved(t, brokers, topic, []string{client}, 100, 0)[client]
 	kafkatest.Eventually(t, 60*time.Second, "all records received", func() bool { return a.len()+b.len() >= len(want) })
 	if a.len() > 0 && b.len() > 0 {
 		t.Fatalf("both members received records (%d and %d): no fencing", a.len(), b.len())
 	}
 	// The broker's view: two members, exactly one holds exactly the client's partition.
-	assertOneOwner(t, brokers, kafkaio.GroupID("event-normalizer", client), topic, kafkaio.PartitionFor(client, 3), 2)
+	assertOneOwner(t, brokers, group, topic, kafkaio.PartitionFor(client, 3), 2)
 	active, standby, stopActive := a, b, stopA
 	if b.len() > 0 {
 		active, standby, stopActive = b, a, stopB
@@ -428,4 +433,18 @@ func TestConsumerFencedMemberCannotCommit(t *testing.T) {
 	if got := offs.GetBlock(topic, p).Offset; got != -1 {
 		t.Fatalf("committed offset %d after the fenced member's commit, want none (-1)", got)
 	}
+}
+
+// waitStable waits until the group is Stable with n members.
+func waitStable(t *testing.T, brokers []string, group string, n int) {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(brokers, kafkatest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	kafkatest.Eventually(t, 30*time.Second, fmt.Sprintf("group %s stable with %d members", group, n), func() bool {
+		d, err := admin.DescribeConsumerGroups([]string{group})
+		return err == nil && len(d) == 1 && d[0].State == "Stable" && len(d[0].Members) == n
+	})
 }
