@@ -33,17 +33,17 @@ var benchReasons = []struct{ reason, message string }{
 	{"NodeNotReady", "Node status is now: NodeNotReady"},
 }
 
-// benchEvents makes n distinct normalized events over 200 pods on 10 nodes,
+// benchEvents makes n distinct normalized events over 2,000 pods on 50 nodes,
 // 10 ms apart from start (so every rule window holds many candidates).
 func benchEvents(client, run string, n int, start time.Time) []kafkaio.Record {
 	out := make([]kafkaio.Record, n)
 	for i := range out {
 		r := benchReasons[i%len(benchReasons)]
-		pod := i % 200
+		pod := i % 2000
 		e := ev{name: run + "-" + strconv.Itoa(i), reason: r.reason, message: r.message, kind: "Pod", namespace: "ns-" + strconv.Itoa(pod%7),
-			objName: "pod-" + strconv.Itoa(pod), host: "node-" + strconv.Itoa(pod%10)}
+			objName: "pod-" + strconv.Itoa(pod), host: "node-" + strconv.Itoa(pod%50)}
 		if r.reason == "NodeNotReady" {
-			e.kind, e.namespace, e.objName = "Node", "", "node-"+strconv.Itoa(pod%10)
+			e.kind, e.namespace, e.objName = "Node", "", "node-"+strconv.Itoa(pod%50)
 		}
 		rec := e.record(client)
 		rec.Value = replaceTimestamp(rec.Value, start.Add(time.Duration(i)*10*time.Millisecond))

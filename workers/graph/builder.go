@@ -352,8 +352,9 @@ func buildPlan(items []item) plan {
 		if e := it.d.event; e != nil {
 			addRes(e.Res)
 			p.events = append(p.events, map[string]any{"rid": e.Res.RID, "uid": nullable(e.UID), "eid": e.EID,
-				"source": e.Source, "reason": e.Reason, "signal": e.Signal, "type": e.Type, "severity": e.Severity,
-				"category": e.Category, "message": e.Message, "ts_ms": e.TsMs, "count": e.Count})
+				"props": map[string]any{"source": e.Source, "reason": e.Reason, "signal": e.Signal, "type": e.Type,
+					"severity": e.Severity, "category": e.Category, "message": e.Message,
+					"ts": time.UnixMilli(e.TsMs).UTC(), "ts_ms": e.TsMs, "count": e.Count}})
 			if _, ok := p.eventSigs[e.EID]; !ok {
 				p.eidOrder = append(p.eidOrder, e.EID)
 			}

@@ -19,7 +19,6 @@ func schemaStatements() []string {
 		"CREATE CONSTRAINT kg_resource_key IF NOT EXISTS FOR (r:Resource) REQUIRE (r.client, r.rid) IS UNIQUE",
 		"CREATE CONSTRAINT kg_event_key IF NOT EXISTS FOR (e:Event) REQUIRE (e.client, e.eid) IS UNIQUE",
 		"CREATE INDEX kg_event_ts IF NOT EXISTS FOR (e:Event) ON (e.client, e.ts_ms)",
-		"CREATE INDEX kg_event_reason IF NOT EXISTS FOR (e:Event) ON (e.client, e.reason)",
 	}
 }
 
@@ -64,11 +63,9 @@ SET x.until = null`
 const cypherEvents = `
 UNWIND $rows AS row
 MATCH (r:Resource {client: $client, rid: row.rid})
-SET r.uid = coalesce(r.uid, row.uid)
+FOREACH (_ IN CASE WHEN r.uid IS NULL AND row.uid IS NOT NULL THEN [1] ELSE [] END | SET r.uid = row.uid)
 MERGE (e:Event {client: $client, eid: row.eid})
-SET e.source = row.source, e.reason = row.reason, e.signal = row.signal, e.type = row.type,
-    e.severity = row.severity, e.category = row.category, e.message = row.message,
-    e.ts = datetime({epochMillis: row.ts_ms}), e.ts_ms = row.ts_ms, e.count = row.count
+SET e += row.props
 MERGE (e)-[:ABOUT]->(r)`
 
 // cypherRevealRunsOn records that an event placed a pod on a node. It returns the
@@ -76,9 +73,8 @@ MERGE (e)-[:ABOUT]->(r)`
 const cypherRevealRunsOn = `
 UNWIND $rows AS row
 MATCH (p:Resource {client: $client, rid: row.rid}), (n:Resource {client: $client, rid: row.node})
-WITH p, n, EXISTS { (p)-[:RUNS_ON {via: 'event'}]->(n) } AS had
+WHERE NOT EXISTS { (p)-[:RUNS_ON {via: 'event'}]->(n) }
 MERGE (p)-[:RUNS_ON {via: 'event'}]->(n)
-WITH p, had WHERE NOT had
 RETURN DISTINCT p.rid AS rid`
 
 // cypherEventsAbout lists the events about some resources, to probe them again
