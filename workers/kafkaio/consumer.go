@@ -60,8 +60,12 @@ type ConsumerConfig struct {
 	// rebalance before the group goes on without it and fences it off: its
 	// later commit is rejected (default 60s).
 	RebalanceTimeout time.Duration
-	Logger           *slog.Logger
-	Metrics          *Metrics
+	// ShutdownGrace is how long a batch in progress may still finish (and be
+	// committed) after shutdown or a rebalance began, before its ctx is
+	// canceled (default 3s: inside Nomad's default 5s kill_timeout).
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+	Metrics       *Metrics
 }
 
 // GroupID is the consumer group of a (role, client): "<role>-<client>".
@@ -101,6 +105,9 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 3 * time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -236,7 +243,9 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		if len(batch) > 0 {
 			cfg.Metrics.batch(len(batch))
 			g.mu.Lock()
-			err := g.h(sess.Context(), batch)
+			hctx, cancel := graceContext(sess.Context(), cfg.ShutdownGrace)
+			err := g.h(hctx, batch)
+			cancel()
 			g.mu.Unlock()
 			if err != nil {
 				if sess.Context().Err() != nil {
@@ -293,4 +302,21 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			return nil
 		}
 	}
+}
+
+// graceContext is done ShutdownGrace after parent is: a batch whose output is
+// already in flight when SIGTERM or a rebalance arrives usually completes in
+// milliseconds, and committing it spares a redelivery.
+func graceContext(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		cancel()
+	})
+	return ctx, func() { stop(); cancel() }
 }

@@ -463,3 +463,59 @@ func waitStable(t *testing.T, brokers []string, group string, n int) {
 		return err == nil && len(d) == 1 && d[0].State == "Stable" && len(d[0].Members) == n
 	})
 }
+
+// TestConsumerShutdownGraceCommitsBatchInFlight: a batch whose output is in
+// flight when shutdown begins may finish within the grace period, and is
+// then committed, so a restart does not redeliver it.
+func TestConsumerShutdownGraceCommitsBatchInFlight(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	sfx := kafkatest.Suffix()
+	topic := "raw.k8s.events" + sfx
+	kafkatest.CreateTopics(t, brokers, 2, topic)
+	client := "grace" + strings.ReplaceAll(sfx, ".", "-")
+	want := produceInterleaved(t, brokers, topic, []string{client}, 10, 0)[client]
+
+	c, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
+		Brokers: brokers, Role: "event-normalizer", ClientID: client, Topics: []string{topic},
+		MaxBatch: 100, Linger: 20 * time.Millisecond, ShutdownGrace: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inHandler := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.Run(ctx, func(hctx context.Context, batch []kafkaio.Record) error {
+			close(inHandler)
+			<-ctx.Done() // SIGTERM arrives while the batch's output is in flight
+			// The acks come in now; a handler like SendBatch returns nil
+			// unless its ctx was already canceled.
+			return hctx.Err()
+		})
+	}()
+	<-inHandler
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("Run after shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after shutdown")
+	}
+	admin, err := sarama.NewClusterAdmin(brokers, kafkatest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	p := kafkaio.PartitionFor(client, 2)
+	offs, err := admin.ListConsumerGroupOffsets(kafkaio.GroupID("event-normalizer", client), map[string][]int32{topic: {p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := offs.GetBlock(topic, p).Offset; got != int64(len(want)) {
+		t.Fatalf("committed offset %d after a graceful stop, want %d (the batch in flight)", got, len(want))
+	}
+}
