@@ -93,7 +93,8 @@ func BenchmarkGraphWrite(b *testing.B) {
 //
 //	KG_BENCH=1 go test ./workers/graph -run BenchEndToEnd -v -timeout 5m
 //
-// KG_BENCH_RATE (events/s, default 1000) and KG_BENCH_DURATION (default 20s).
+// KG_BENCH_RATE (events/s, default 1000), KG_BENCH_DURATION (default 20s) and
+// GRAPH_BATCH_LINGER (default 200ms) vary it.
 func TestBenchEndToEndLatency(t *testing.T) {
 	if os.Getenv("KG_BENCH") != "1" {
 		t.Skip("a benchmark: set KG_BENCH=1")
@@ -106,8 +107,14 @@ func TestBenchEndToEndLatency(t *testing.T) {
 	d := testDriver(t, uri)
 	cleanupClient(t, d, client)
 
+	var err error
 	cfg := runConfig(client, uri, brokers, topics)
 	cfg.BatchSize, cfg.BatchLinger = DefaultBatchSize, DefaultBatchLinger
+	if v := os.Getenv("GRAPH_BATCH_LINGER"); v != "" {
+		if cfg.BatchLinger, err = time.ParseDuration(v); err != nil {
+			t.Fatal(err)
+		}
+	}
 	bld, err := NewBuilder(d, client, "", topics, DefaultRules(), (&fakeDLQ{}).send, prometheus.NewRegistry(), quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -178,8 +185,8 @@ func TestBenchEndToEndLatency(t *testing.T) {
 	}
 	slices.Sort(lat)
 	pct := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
-	t.Logf("end-to-end latency at %d events/s for %s (%d events, sent in %s): p50 %s p90 %s p99 %s max %s",
-		rate, dur, len(lat), sent.Round(time.Millisecond), pct(0.5).Round(time.Millisecond), pct(0.9).Round(time.Millisecond),
+	t.Logf("end-to-end latency at %d events/s for %s, linger %s (%d events, sent in %s): p50 %s p90 %s p99 %s max %s",
+		rate, dur, cfg.BatchLinger, len(lat), sent.Round(time.Millisecond), pct(0.5).Round(time.Millisecond), pct(0.9).Round(time.Millisecond),
 		pct(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 }
 

@@ -28,7 +28,7 @@ type Builder struct {
 	topics   Topics
 	driver   neo4j.DriverWithContext
 	rules    []Rule
-	probes   map[probeKey]string // Cypher per (direction, relation)
+	probeQ   string // the Cypher that answers a batch's probes
 	dlq      DeadLetterFunc
 	log      *slog.Logger
 	m        *metrics
@@ -47,19 +47,23 @@ type probeKey struct {
 func NewBuilder(driver neo4j.DriverWithContext, client, database string, topics Topics, rules []Rule, dlq DeadLetterFunc,
 	reg prometheus.Registerer, log *slog.Logger) (*Builder, error) {
 	b := &Builder{client: client, database: database, topics: topics, driver: driver, rules: rules, dlq: dlq, log: log,
-		probes: map[probeKey]string{}, MinBackoff: 250 * time.Millisecond, MaxBackoff: 5 * time.Second}
+		MinBackoff: 250 * time.Millisecond, MaxBackoff: 5 * time.Second}
 	if err := checkRules(rules); err != nil {
 		return nil, err
 	}
+	var keys []probeKey
 	for _, r := range rules {
 		for _, dir := range []string{findCauses, findEffects} {
-			q, err := cypherProbe(dir, r.Relation)
-			if err != nil {
-				return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+			if k := (probeKey{dir, r.Relation}); !slices.Contains(keys, k) {
+				keys = append(keys, k)
 			}
-			b.probes[probeKey{dir, r.Relation}] = q
 		}
 	}
+	q, err := cypherProbes(keys)
+	if err != nil {
+		return nil, fmt.Errorf("rule table: %w", err)
+	}
+	b.probeQ = q
 	m, err := newMetrics(reg, client)
 	if err != nil {
 		return nil, err
@@ -503,19 +507,14 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 			}
 		}
 	}
-	groups := map[probeKey][]map[string]any{}
-	var keys []probeKey
+	var probes []map[string]any
 	for _, eid := range order {
 		for _, row := range probeRows(b.rules, eid, sigs[eid]) {
-			k := probeKey{row.dir, row.rel}
-			if _, ok := groups[k]; !ok {
-				keys = append(keys, k)
-			}
-			groups[k] = append(groups[k], row.params)
+			probes = append(probes, row.params)
 		}
 	}
-	for _, k := range keys {
-		if _, err := exec("linking "+k.dir+" over "+string(k.rel), b.probes[k], map[string]any{"probes": groups[k]}, "", "CAUSES"); err != nil {
+	if len(probes) > 0 {
+		if _, err := exec("linking causes and effects", b.probeQ, map[string]any{"probes": probes}, "", "CAUSES"); err != nil {
 			return err
 		}
 	}
@@ -541,7 +540,8 @@ func probeRows(rules []Rule, eid, signal string) []probeRow {
 			i = len(out)
 			index[k] = i
 			out = append(out, probeRow{dir: pr.Dir, rel: pr.Relation,
-				params: map[string]any{"eid": eid, "others": []string{}, "lag_ms": int64(0), "rules": []map[string]any{}}})
+				params: map[string]any{"eid": eid, "key": probeKeyString(k), "dir": pr.Dir, "others": []string{},
+					"lag_ms": int64(0), "rules": []map[string]any{}}})
 		}
 		p := out[i].params
 		for _, o := range pr.Others {

@@ -84,46 +84,69 @@ UNWIND $rids AS rid
 MATCH (:Resource {client: $client, rid: rid})<-[:ABOUT]-(e:Event)
 RETURN DISTINCT e.eid AS eid, e.signal AS signal`
 
-// cypherProbe builds the statement that answers probes of one direction and
-// relation: it finds the counterparts o of each new event n whose resource
-// stands in the relation and whose time fits a rule's window, and MERGEs the
-// CAUSES edge. n is the effect when looking for causes, the cause otherwise.
-// A row carries all the rules of one event for this direction and relation, so
-// the event's neighbourhood is walked once (p.others and p.lag_ms are the union
-// and the maximum over p.rules), then each rule is checked.
-func cypherProbe(dir string, rel Relation) (string, error) {
-	var pattern, distinct string
+// relationPattern is the walk from a new event's resource nr to the resources of
+// its counterparts o, for one direction and relation, and the extra condition
+// that the two resources differ where the relation demands it.
+func relationPattern(dir string, rel Relation) (pattern, cond string, err error) {
 	switch {
 	case rel == RelSame:
-		pattern = "(nr)<-[:ABOUT]-(o:Event)"
+		return "(nr)<-[:ABOUT]-(o:Event)", "", nil
 	case rel == RelNode && dir == findCauses:
-		pattern = "(nr)-[:RUNS_ON]->(:Resource)<-[:ABOUT]-(o:Event)"
+		return "(nr)-[:RUNS_ON]->(:Resource)<-[:ABOUT]-(o:Event)", "", nil
 	case rel == RelNode && dir == findEffects:
-		pattern = "(nr)<-[:RUNS_ON]-(:Resource)<-[:ABOUT]-(o:Event)"
+		return "(nr)<-[:RUNS_ON]-(:Resource)<-[:ABOUT]-(o:Event)", "", nil
 	case rel == RelOwner:
-		pattern = "(nr)-[:OWNED_BY]->(:Resource)<-[:OWNED_BY]-(orr:Resource)<-[:ABOUT]-(o:Event)"
-		distinct = " AND orr <> nr"
+		return "(nr)-[:OWNED_BY]->(:Resource)<-[:OWNED_BY]-(orr:Resource)<-[:ABOUT]-(o:Event)", " AND orr <> nr", nil
 	case rel == RelSelects:
-		pattern = "(nr)<-[:SELECTS]-(:Resource)-[:SELECTS]->(orr:Resource)<-[:ABOUT]-(o:Event)"
-		distinct = " AND orr <> nr"
-	default:
-		return "", fmt.Errorf("relation %q: want %s, %s, %s or %s", rel, RelSame, RelNode, RelOwner, RelSelects)
+		return "(nr)<-[:SELECTS]-(:Resource)-[:SELECTS]->(orr:Resource)<-[:ABOUT]-(o:Event)", " AND orr <> nr", nil
 	}
-	window, cause, effect := "o.ts_ms <= n.ts_ms AND o.ts_ms >= n.ts_ms - p.lag_ms", "o", "n"
-	if dir == findEffects {
-		window, cause, effect = "o.ts_ms >= n.ts_ms AND o.ts_ms <= n.ts_ms + p.lag_ms", "n", "o"
+	return "", "", fmt.Errorf("relation %q: want %s, %s, %s or %s", rel, RelSame, RelNode, RelOwner, RelSelects)
+}
+
+// probeKeyString names a (direction, relation) pair in probe rows.
+func probeKeyString(k probeKey) string { return k.dir + "/" + string(k.rel) }
+
+// cypherProbes builds the one statement that answers every probe of a batch. A
+// probe row is one new event n with its rules for one direction and relation
+// (p.key); its branch of the UNION walks the relation from n's resource to the
+// counterparts o whose signal and time fit (p.others and p.lag_ms are the union
+// and the maximum over p.rules, so the neighbourhood is walked once), then each
+// rule is checked and the CAUSES edge MERGEd. n is the effect when looking for
+// causes, the cause otherwise. One statement, not one per relation, because a
+// round trip costs more than the walk. Needs Neo4j 5.23+ (CALL (...) scope).
+func cypherProbes(keys []probeKey) (string, error) {
+	var branches []string
+	for _, k := range keys {
+		pattern, cond, err := relationPattern(k.dir, k.rel)
+		if err != nil {
+			return "", err
+		}
+		// The window is written as differences on purpose: as plain comparisons
+		// on o.ts_ms the planner may answer it from the (client, ts_ms) index,
+		// scanning every event of the client in the window instead of the few
+		// around one resource (seconds per batch instead of milliseconds).
+		window := "n.ts_ms - o.ts_ms >= 0 AND n.ts_ms - o.ts_ms <= p.lag_ms"
+		if k.dir == findEffects {
+			window = "o.ts_ms - n.ts_ms >= 0 AND o.ts_ms - n.ts_ms <= p.lag_ms"
+		}
+		branches = append(branches, `
+  WITH p, n, nr WHERE p.key = '`+probeKeyString(k)+`'
+  MATCH `+pattern+`
+  WHERE o.client = $client AND o <> n AND o.signal IN p.others AND `+window+cond+`
+  RETURN o`)
 	}
-	q := strings.NewReplacer("{pattern}", pattern, "{distinct}", distinct, "{window}", window,
-		"{cause}", cause, "{effect}", effect).Replace(`
+	if len(branches) == 0 {
+		return "", fmt.Errorf("no probe keys")
+	}
+	return `
 UNWIND $probes AS p
 MATCH (n:Event {client: $client, eid: p.eid})-[:ABOUT]->(nr:Resource)
-MATCH {pattern}
-WHERE o.client = $client AND o <> n AND o.signal IN p.others AND {window}{distinct}
+CALL (p, n, nr) {` + strings.Join(branches, "\n  UNION") + `
+}
 WITH DISTINCT p, n, o
 UNWIND p.rules AS r
-WITH n, o, r WHERE o.signal IN r.others AND abs(n.ts_ms - o.ts_ms) <= r.lag_ms
-WITH r, {cause} AS c, {effect} AS e
+WITH p, n, o, r WHERE o.signal IN r.others AND abs(n.ts_ms - o.ts_ms) <= r.lag_ms
+WITH r, CASE p.dir WHEN '` + findCauses + `' THEN o ELSE n END AS c, CASE p.dir WHEN '` + findCauses + `' THEN n ELSE o END AS e
 MERGE (c)-[x:CAUSES {rule: r.rule}]->(e)
-SET x.confidence = r.confidence, x.lag_s = (e.ts_ms - c.ts_ms) / 1000.0`)
-	return q, nil
+SET x.confidence = r.confidence, x.lag_s = (e.ts_ms - c.ts_ms) / 1000.0`, nil
 }

@@ -116,7 +116,7 @@ func TestRuleTableIsValid(t *testing.T) {
 	}
 	for _, r := range rules {
 		for _, dir := range []string{findCauses, findEffects} {
-			if _, err := cypherProbe(dir, r.Relation); err != nil {
+			if _, err := cypherProbes([]probeKey{{dir, r.Relation}}); err != nil {
 				t.Errorf("rule %s: %v", r.Name, err)
 			}
 		}
@@ -135,7 +135,7 @@ func TestRuleTableIsValid(t *testing.T) {
 			t.Errorf("%s: err %v, want it to say %q", c.name, err, c.want)
 		}
 	}
-	if _, err := cypherProbe(findCauses, "cousin"); err == nil {
+	if _, err := cypherProbes([]probeKey{{findCauses, "cousin"}}); err == nil {
 		t.Error("an unknown relation has Cypher")
 	}
 }
