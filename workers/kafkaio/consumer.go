@@ -136,8 +136,10 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 }
 
 // Run joins the group and consumes until ctx is done or the handler fails. On
-// ctx cancel it abandons the batch in progress (nothing of it is committed),
-// leaves the group and returns nil.
+// ctx cancel the batch in progress has ShutdownGrace to finish (and is then
+// committed) or is abandoned uncommitted; Run leaves the group and returns
+// nil. A handler error ends Run with that error, nothing of the batch
+// committed.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	group, err := sarama.NewConsumerGroup(c.cfg.Brokers, GroupID(c.cfg.Role, c.cfg.ClientID), c.saramaConfig())
 	if err != nil {
