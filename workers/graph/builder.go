@@ -295,7 +295,6 @@ type plan struct {
 	resources []map[string]any
 	topo      []topoRound
 	events    []map[string]any
-	reveal    []map[string]any
 	reprobe   []string          // rids whose events are probed again
 	eventSigs map[string]string // eid → signal of the batch's events
 	eidOrder  []string
@@ -320,7 +319,6 @@ func buildPlan(items []item) plan {
 		}
 	}
 	reprobe := map[string]bool{}
-	seenReveal := map[string]bool{}
 	var round *topoRound
 	inRound := map[string]bool{}
 	for _, it := range items {
@@ -355,7 +353,14 @@ func buildPlan(items []item) plan {
 		}
 		if e := it.d.event; e != nil {
 			addRes(e.Res)
-			p.events = append(p.events, map[string]any{"rid": e.Res.RID, "uid": nullable(e.UID), "eid": e.EID,
+			var node any
+			if e.Node != "" {
+				if n, err := newResource("Node", "", e.Node); err == nil {
+					addRes(n)
+					node = n.RID
+				}
+			}
+			p.events = append(p.events, map[string]any{"rid": e.Res.RID, "uid": nullable(e.UID), "eid": e.EID, "node": node,
 				"props": map[string]any{"source": e.Source, "reason": e.Reason, "signal": e.Signal, "type": e.Type,
 					"severity": e.Severity, "category": e.Category, "message": e.Message,
 					"ts": time.UnixMilli(e.TsMs).UTC(), "ts_ms": e.TsMs, "count": e.Count}})
@@ -363,14 +368,6 @@ func buildPlan(items []item) plan {
 				p.eidOrder = append(p.eidOrder, e.EID)
 			}
 			p.eventSigs[e.EID] = e.Signal
-			if e.Node != "" {
-				n, err := newResource("Node", "", e.Node)
-				if pair := e.Res.RID + " " + n.RID; err == nil && !seenReveal[pair] {
-					seenReveal[pair] = true
-					addRes(n)
-					p.reveal = append(p.reveal, map[string]any{"rid": e.Res.RID, "node": n.RID})
-				}
-			}
 		}
 	}
 	for rid := range reprobe {
@@ -466,19 +463,18 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 			}
 		}
 	}
-	if len(p.events) > 0 {
-		if _, err := exec("merging events", cypherEvents, map[string]any{"rows": p.events}, "Event", "ABOUT"); err != nil {
-			return err
-		}
-	}
 	reprobe := append([]string(nil), p.reprobe...)
-	if len(p.reveal) > 0 {
-		recs, err := exec("merging event-revealed RUNS_ON", cypherRevealRunsOn, map[string]any{"rows": p.reveal}, "", "RUNS_ON")
+	if len(p.events) > 0 {
+		recs, err := exec("merging events", cypherEvents, map[string]any{"rows": p.events}, "Event", "ABOUT")
 		if err != nil {
 			return err
 		}
+		// The statement's relationships are ABOUT edges and the new RUNS_ON
+		// edges it returns.
+		st.edges["ABOUT"] -= len(recs)
+		st.edges["RUNS_ON"] += len(recs)
 		for _, r := range recs {
-			if rid, ok := r.Values[0].(string); ok {
+			if rid, ok := r.Values[0].(string); ok && !slices.Contains(reprobe, rid) {
 				reprobe = append(reprobe, rid)
 			}
 		}

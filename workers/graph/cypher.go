@@ -25,7 +25,7 @@ func schemaStatements() []string {
 const cypherResources = `
 UNWIND $rows AS row
 MERGE (r:Resource {client: $client, rid: row.rid})
-SET r.kind = row.kind, r.namespace = row.namespace, r.name = row.name`
+  ON CREATE SET r.kind = row.kind, r.namespace = row.namespace, r.name = row.name`
 
 // cypherTopologyUpsert records a resource's current state and ends (sets until
 // on) its topology relations that the record no longer lists. Ended relations
@@ -60,22 +60,21 @@ MERGE (r)-[x:` + typ + ` {via: 'topology'}]->(t)
 SET x.until = null`
 }
 
+// cypherEvents merges the events, their ABOUT edges and the RUNS_ON edges
+// they reveal (row.node: the node a pod's event or log names). It returns the
+// RUNS_ON edges that are new, so the pods' earlier events are probed again.
 const cypherEvents = `
 UNWIND $rows AS row
 MATCH (r:Resource {client: $client, rid: row.rid})
 FOREACH (_ IN CASE WHEN r.uid IS NULL AND row.uid IS NOT NULL THEN [1] ELSE [] END | SET r.uid = row.uid)
 MERGE (e:Event {client: $client, eid: row.eid})
 SET e += row.props
-MERGE (e)-[:ABOUT]->(r)`
-
-// cypherRevealRunsOn records that an event placed a pod on a node. It returns the
-// pods whose edge is new, so their earlier events are probed again.
-const cypherRevealRunsOn = `
-UNWIND $rows AS row
-MATCH (p:Resource {client: $client, rid: row.rid}), (n:Resource {client: $client, rid: row.node})
-WHERE NOT EXISTS { (p)-[:RUNS_ON {via: 'event'}]->(n) }
-MERGE (p)-[:RUNS_ON {via: 'event'}]->(n)
-RETURN DISTINCT p.rid AS rid`
+MERGE (e)-[:ABOUT]->(r)
+WITH r, row WHERE row.node IS NOT NULL
+MATCH (n:Resource {client: $client, rid: row.node})
+WHERE NOT EXISTS { (r)-[:RUNS_ON {via: 'event'}]->(n) }
+MERGE (r)-[:RUNS_ON {via: 'event'}]->(n)
+RETURN DISTINCT r.rid AS rid, n.rid AS node`
 
 // cypherEventsAbout lists the events about some resources, to probe them again
 // after their relations changed.
