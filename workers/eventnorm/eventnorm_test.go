@@ -324,6 +324,7 @@ func TestBadInputs(t *testing.T) {
 		{"object without kind", coreEvent(t, map[string]string{"involvedObject": `{"name":"web-1"}`}), "event's involvedObject has no kind"},
 		{"object without name", coreEvent(t, map[string]string{"involvedObject": `{"kind":"Pod"}`}), "event's involvedObject has no name"},
 		{"object not an object", coreEvent(t, map[string]string{"involvedObject": `"web-1"`}), "field involvedObject must be an object, got JSON string"},
+		{"nested wrong type", coreEvent(t, map[string]string{"involvedObject": `{"kind":5,"name":"web-1"}`}), "field involvedObject.kind must be a string, got JSON number (offset "},
 		{"missing reason", coreEvent(t, map[string]string{"reason": ""}), "event has no reason"},
 		{"count as string", coreEvent(t, map[string]string{"count": `"3"`}), "field count must be an integer (int32), got JSON string"},
 		{"count overflows int32", coreEvent(t, map[string]string{"count": `4294967296`}), "field count must be an integer (int32), got JSON number 4294967296"},
@@ -403,5 +404,29 @@ func TestOutputIsCompactFixedOrder(t *testing.T) {
 		`"source":{"component":"kubelet","host":"node-1"},"node":"node-1"}`
 	if string(out) != want {
 		t.Fatalf("got  %s\nwant %s", out, want)
+	}
+}
+
+// TestKeyMatching: members match their field as encoding/json matches them,
+// exactly first, else without regard to case; the last duplicate wins.
+func TestKeyMatching(t *testing.T) {
+	tests := []struct {
+		name, raw, wantReason string
+	}{
+		{"exact", `{"reason":"BackOff"}`, "BackOff"},
+		{"other case", `{"Reason":"BackOff"}`, "BackOff"},
+		{"last duplicate wins", `{"reason":"A","reason":"B"}`, "B"},
+		{"folded duplicate after exact", `{"reason":"A","REASON":"B"}`, "B"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var in rawEvent
+			if err := decodeEvent([]byte(tt.raw), &in); err != nil {
+				t.Fatal(err)
+			}
+			if in.Reason != tt.wantReason {
+				t.Fatalf("reason %q, want %q", in.Reason, tt.wantReason)
+			}
+		})
 	}
 }

@@ -335,6 +335,7 @@ func TestBadInputs(t *testing.T) {
 		{"log object", "field log must be a string, got JSON object", []byte(`{"log":{"a":1},"time":"2026-11-20T10:00:00Z","kubernetes":` + fluentK8s + `}`)},
 		{"no message", "log record has no message (Vector), log (Fluent Bit) or msg field", []byte(`{"timestamp":"2026-11-20T10:00:00Z","kubernetes":` + vectorK8s + `}`)},
 		{"no kubernetes", "log record has no kubernetes metadata", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z"}`)},
+		{"kubernetes field wrong type", "field kubernetes.pod_name must be a string, got JSON number (offset ", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":{"pod_name":7}}`)},
 		{"kubernetes string", "field kubernetes must be an object, got JSON string", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":"web-1"}`)},
 		{"no namespace", "log record has no kubernetes.pod_namespace (Vector) or kubernetes.namespace_name (Fluent Bit)", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":{"pod_name":"a"}}`)},
 		{"no pod", "log record has no kubernetes.pod_name", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":{"pod_namespace":"a"}}`)},

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/kgrca/kgplane/workers/eventnorm/jsonscan"
 )
 
 // recordTime returns the record's time, RFC 3339 UTC, from the first of
@@ -54,7 +52,7 @@ func parseTime(raw json.RawMessage) (time.Time, error) {
 	case c == '-' || c >= '0' && c <= '9':
 		return parseEpoch(string(raw))
 	default:
-		return time.Time{}, fmt.Errorf("must be a time string or epoch number, got %s", jsonscan.Kind(raw))
+		return time.Time{}, fmt.Errorf("must be a time string or epoch number, got %s", jsonKind(raw))
 	}
 }
 
@@ -103,8 +101,7 @@ func parseEpoch(s string) (time.Time, error) {
 // appLog holds the fields of a JSON-encoded application log line that we
 // read (zap, logrus, slog, pino, bunyan, logstash-logback, python-json-logger,
 // GCP and ECS layouts). Values stay raw so one odd type does not make the
-// whole line unstructured. The tags document the keys; decodeAppLog reads
-// them (case-insensitively, as encoding/json would).
+// whole line unstructured. Keys match case-insensitively (decodeAppLog).
 type appLog struct {
 	Level      json.RawMessage `json:"level"`
 	Severity   json.RawMessage `json:"severity"`
