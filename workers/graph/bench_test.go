@@ -64,7 +64,7 @@ func replaceTimestamp(v []byte, ts time.Time) []byte {
 //
 //	go test ./workers/graph -run '^$' -bench GraphWrite -benchtime 20s
 func BenchmarkGraphWrite(b *testing.B) {
-	for _, size := range []int{500, 1} {
+	for _, size := range []int{2000, 500, 1} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			client := uniqueClient("gb-bench")
 			bld, _, dlq := newTestBuilder(b, client)

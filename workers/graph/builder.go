@@ -352,15 +352,15 @@ func buildPlan(items []item) plan {
 				"keep": keep, "ts_ms": t.TsMs})
 		}
 		if e := it.d.event; e != nil {
-			addRes(e.Res)
-			var node any
+			// The events statement merges the event's resources itself.
+			var node, nodeName any
 			if e.Node != "" {
 				if n, err := newResource("Node", "", e.Node); err == nil {
-					addRes(n)
-					node = n.RID
+					node, nodeName = n.RID, n.Name
 				}
 			}
-			p.events = append(p.events, map[string]any{"rid": e.Res.RID, "uid": nullable(e.UID), "eid": e.EID, "node": node,
+			p.events = append(p.events, map[string]any{"rid": e.Res.RID, "kind": e.Res.Kind, "namespace": e.Res.Namespace,
+				"name": e.Res.Name, "uid": nullable(e.UID), "eid": e.EID, "node": node, "node_name": nodeName,
 				"props": map[string]any{"source": e.Source, "reason": e.Reason, "signal": e.Signal, "type": e.Type,
 					"severity": e.Severity, "category": e.Category, "message": e.Message,
 					"ts": time.UnixMilli(e.TsMs).UTC(), "ts_ms": e.TsMs, "count": e.Count}})
@@ -386,17 +386,12 @@ func nullable(s string) any {
 
 // writeStats counts what one transaction created.
 type writeStats struct {
-	nodes map[string]int
+	nodes int
 	edges map[string]int
 }
 
 func (s writeStats) record(m *metrics) {
-	for l, n := range s.nodes {
-		if l == "" {
-			continue
-		}
-		m.nodesCreated.WithLabelValues(l).Add(float64(n))
-	}
+	m.nodesCreated.Add(float64(s.nodes))
 	for t, n := range s.edges {
 		if t == "" {
 			continue
@@ -412,14 +407,14 @@ func (b *Builder) write(ctx context.Context, p plan) (writeStats, error) {
 	defer session.Close(ctx)
 	var st writeStats
 	_, err := session.ExecuteWrite(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
-		st = writeStats{nodes: map[string]int{}, edges: map[string]int{}}
+		st = writeStats{edges: map[string]int{}}
 		return nil, b.writeTx(ctx, tx, p, &st)
 	})
 	return st, err
 }
 
 func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p plan, st *writeStats) error {
-	exec := func(what, q string, params map[string]any, nodeLabel, edgeType string) ([]*neo4j.Record, error) {
+	exec := func(what, q string, params map[string]any, edgeType string) ([]*neo4j.Record, error) {
 		params["client"] = b.client
 		began := time.Now()
 		defer func() { b.log.Debug("statement", "what", what, "took", time.Since(began)) }()
@@ -435,37 +430,37 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		st.nodes[nodeLabel] += sum.Counters().NodesCreated()
+		st.nodes += sum.Counters().NodesCreated()
 		st.edges[edgeType] += sum.Counters().RelationshipsCreated()
 		return recs, nil
 	}
 	if len(p.resources) > 0 {
-		if _, err := exec("merging resources", cypherResources, map[string]any{"rows": p.resources}, "Resource", ""); err != nil {
+		if _, err := exec("merging topology resources", cypherResources, map[string]any{"rows": p.resources}, ""); err != nil {
 			return err
 		}
 	}
 	for _, round := range p.topo {
 		if len(round.upserts) > 0 {
-			if _, err := exec("updating topology", cypherTopologyUpsert, map[string]any{"rows": round.upserts}, "", ""); err != nil {
+			if _, err := exec("updating topology", cypherTopologyUpsert, map[string]any{"rows": round.upserts}, ""); err != nil {
 				return err
 			}
 		}
 		for _, typ := range []string{"RUNS_ON", "OWNED_BY", "SELECTS"} {
 			if rows := round.rels[typ]; len(rows) > 0 {
-				if _, err := exec("merging "+typ, cypherTopologyRel(typ), map[string]any{"rows": rows}, "", typ); err != nil {
+				if _, err := exec("merging "+typ, cypherTopologyRel(typ), map[string]any{"rows": rows}, typ); err != nil {
 					return err
 				}
 			}
 		}
 		if len(round.tombs) > 0 {
-			if _, err := exec("applying tombstones", cypherTopologyTombstone, map[string]any{"rows": round.tombs}, "", ""); err != nil {
+			if _, err := exec("applying tombstones", cypherTopologyTombstone, map[string]any{"rows": round.tombs}, ""); err != nil {
 				return err
 			}
 		}
 	}
 	reprobe := append([]string(nil), p.reprobe...)
 	if len(p.events) > 0 {
-		recs, err := exec("merging events", cypherEvents, map[string]any{"rows": p.events}, "Event", "ABOUT")
+		recs, err := exec("merging events", cypherEvents, map[string]any{"rows": p.events}, "ABOUT")
 		if err != nil {
 			return err
 		}
@@ -485,7 +480,7 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 	sigs := p.eventSigs
 	order := p.eidOrder
 	if len(reprobe) > 0 {
-		recs, err := exec("listing events to probe again", cypherEventsAbout, map[string]any{"rids": reprobe}, "", "")
+		recs, err := exec("listing events to probe again", cypherEventsAbout, map[string]any{"rids": reprobe}, "")
 		if err != nil {
 			return err
 		}
@@ -510,7 +505,7 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 		}
 	}
 	if len(probes) > 0 {
-		if _, err := exec("linking causes and effects", b.probeQ, map[string]any{"probes": probes}, "", "CAUSES"); err != nil {
+		if _, err := exec("linking causes and effects", b.probeQ, map[string]any{"probes": probes}, "CAUSES"); err != nil {
 			return err
 		}
 	}

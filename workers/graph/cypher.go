@@ -65,13 +65,16 @@ SET x.until = null`
 // RUNS_ON edges that are new, so the pods' earlier events are probed again.
 const cypherEvents = `
 UNWIND $rows AS row
-MATCH (r:Resource {client: $client, rid: row.rid})
+MERGE (r:Resource {client: $client, rid: row.rid})
+  ON CREATE SET r.kind = row.kind, r.namespace = row.namespace, r.name = row.name
 FOREACH (_ IN CASE WHEN r.uid IS NULL AND row.uid IS NOT NULL THEN [1] ELSE [] END | SET r.uid = row.uid)
 MERGE (e:Event {client: $client, eid: row.eid})
 SET e += row.props
 MERGE (e)-[:ABOUT]->(r)
 WITH r, row WHERE row.node IS NOT NULL
-MATCH (n:Resource {client: $client, rid: row.node})
+MERGE (n:Resource {client: $client, rid: row.node})
+  ON CREATE SET n.kind = 'Node', n.namespace = '', n.name = row.node_name
+WITH r, n
 WHERE NOT EXISTS { (r)-[:RUNS_ON {via: 'event'}]->(n) }
 MERGE (r)-[:RUNS_ON {via: 'event'}]->(n)
 RETURN DISTINCT r.rid AS rid, n.rid AS node`

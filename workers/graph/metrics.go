@@ -9,7 +9,7 @@ import (
 // metrics of one builder; registered on the registry the caller passes in.
 type metrics struct {
 	records       *prometheus.CounterVec // by topic and outcome
-	nodesCreated  *prometheus.CounterVec // by label
+	nodesCreated  prometheus.Counter     // resources and events
 	edgesCreated  *prometheus.CounterVec // by relationship type
 	batchSize     prometheus.Histogram   // records per Neo4j transaction
 	batchDuration prometheus.Histogram   // seconds per committed batch, retries included
@@ -26,8 +26,8 @@ func newMetrics(reg prometheus.Registerer, client string) (*metrics, error) {
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kg_graph_records_total",
 			Help: "Input records by topic and outcome (written, dead_letter, low_signal, other_client).", ConstLabels: labels},
 			[]string{"topic", "outcome"}),
-		nodesCreated: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kg_graph_nodes_created_total",
-			Help: "Nodes the builder created in Neo4j, by label.", ConstLabels: labels}, []string{"label"}),
+		nodesCreated: prometheus.NewCounter(prometheus.CounterOpts{Name: "kg_graph_nodes_created_total",
+			Help: "Nodes (resources and events) the builder created in Neo4j.", ConstLabels: labels}),
 		edgesCreated: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kg_graph_edges_created_total",
 			Help: "Relationships the builder created in Neo4j, by type.", ConstLabels: labels}, []string{"type"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kg_graph_batch_records",
