@@ -49,5 +49,8 @@ bench-control-plane: infra-up ## 10,000 clients against real Kafka and a fake No
 bench-normalizers: ## decode-normalize-encode per record on one core (Go benchmarks)
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./workers/eventnorm ./workers/lognorm
 
+bench-workers: infra-up ## events/s through Kafka and read amplification, ours against the seed's model (1, 10, 100 clients)
+	$(GO) run ./cmd/kafkabench -clients 1,10,100 -events 20000
+
 clean:
 	rm -rf $(BIN)

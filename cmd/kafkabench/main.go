@@ -4,7 +4,7 @@
 // (each worker reads only its client's partition) against the seed's model
 // (one consumer group per client subscribed to the whole topic).
 //
-//	go run ./workers/kafkaio/cmd/kafkabench -clients 1,10,100 -events 20000
+//	go run ./cmd/kafkabench -clients 1,10,100 -events 20000
 //
 // Every run uses fresh topics with a random suffix and deletes them after;
 // each phase is bounded by -timeout. Results go to stdout as a Markdown table.
