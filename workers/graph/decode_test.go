@@ -140,41 +140,66 @@ func FuzzDecode(f *testing.F) {
 		topo("acme", &TopologyRecord{Kind: "Service", Namespace: "a", Name: "s", Selects: []Ref{{Kind: "Pod", Namespace: &ns, Name: "p"}}}, "Service", "a", "s", 0),
 		topo("acme", nil, "Node", "", "n", 0),
 	} {
-		f.Add(r.Topic, string(r.Key), r.Value, r.Value == nil)
+		f.Add(uint8(slices.Index(fuzzTopics, r.Topic)), string(r.Key), r.Value, r.Value == nil)
 	}
-	f.Fuzz(func(t *testing.T, topic, key string, value []byte, tombstone bool) {
+	f.Fuzz(func(t *testing.T, topic uint8, key string, value []byte, tombstone bool) {
 		if tombstone {
 			value = nil
 		}
-		d, err := decode("acme", DefaultTopics(), kafkaio.Record{Topic: topic, Key: []byte(key), Value: value, Timestamp: t0})
-		if err != nil {
-			if d.event != nil || d.topo != nil {
-				t.Fatalf("error %v with a row", err)
-			}
-			return
-		}
-		// Whatever is accepted is a well-formed identity of this client.
-		check := func(r resource) {
-			if strings.Count(r.RID, "/") != 2 || r.RID != r.Kind+"/"+r.Namespace+"/"+r.Name || checkKind(r.Kind) != nil || r.Name == "" {
-				t.Fatalf("bad resource %+v", r)
-			}
-		}
-		switch {
-		case d.event != nil:
-			check(d.event.Res)
-			if len(d.event.Message) > MaxMessageBytes || !utf8Valid(d.event.Message) {
-				t.Fatalf("message of %d bytes", len(d.event.Message))
-			}
-			if !strings.HasPrefix(key, "acme::") {
-				t.Fatalf("accepted key %q", key)
-			}
-		case d.topo != nil:
-			check(d.topo.Res)
-			for _, r := range d.topo.Rels {
-				check(r.Target)
-			}
-		default:
-			t.Fatal("no error and no row")
-		}
+		fuzzCheck(t, kafkaio.Record{Topic: fuzzTopics[int(topic)%len(fuzzTopics)], Key: []byte(key), Value: value, Timestamp: t0})
 	})
+}
+
+var fuzzTopics = []string{kafkaio.TopicEventsNormalized, kafkaio.TopicLogsNormalized, kafkaio.TopicTopology}
+
+// FuzzDecodeTopology fuzzes the topology value behind a valid key, where the
+// decoder's validation of kinds, names, owners and selects lives.
+func FuzzDecodeTopology(f *testing.F) {
+	ns := "kube-system"
+	for _, rec := range []*TopologyRecord{
+		{Kind: "Pod", Namespace: "a", Name: "p", UID: "u", Node: "n1", Labels: map[string]string{"app": "x"},
+			Owners: []Ref{{Kind: "ReplicaSet", Name: "rs"}}, Selects: []Ref{{Kind: "ConfigMap", Namespace: &ns, Name: "c"}}},
+		{Kind: "Pod", Namespace: "a", Name: "p"},
+	} {
+		f.Add(topo("acme", rec, "Pod", "a", "p", 0).Value)
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		fuzzCheck(t, kafkaio.Record{Topic: kafkaio.TopicTopology, Key: []byte("acme::topology::Pod/a/p"), Value: value, Timestamp: t0})
+	})
+}
+
+// fuzzCheck decodes one record and checks what an accepted record promises.
+func fuzzCheck(t *testing.T, rec kafkaio.Record) {
+	t.Helper()
+	key := string(rec.Key)
+	d, err := decode("acme", DefaultTopics(), rec)
+	if err != nil {
+		if d.event != nil || d.topo != nil {
+			t.Fatalf("error %v with a row", err)
+		}
+		return
+	}
+	// Whatever is accepted is a well-formed identity of this client.
+	check := func(r resource) {
+		if strings.Count(r.RID, "/") != 2 || r.RID != r.Kind+"/"+r.Namespace+"/"+r.Name || checkKind(r.Kind) != nil || r.Name == "" {
+			t.Fatalf("bad resource %+v", r)
+		}
+	}
+	switch {
+	case d.event != nil:
+		check(d.event.Res)
+		if len(d.event.Message) > MaxMessageBytes || !utf8Valid(d.event.Message) {
+			t.Fatalf("message of %d bytes", len(d.event.Message))
+		}
+		if !strings.HasPrefix(key, "acme::") {
+			t.Fatalf("accepted key %q", key)
+		}
+	case d.topo != nil:
+		check(d.topo.Res)
+		for _, r := range d.topo.Rels {
+			check(r.Target)
+		}
+	default:
+		t.Fatal("no error and no row")
+	}
 }
