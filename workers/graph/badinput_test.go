@@ -103,3 +103,28 @@ func TestBadInputIsDeadLetteredNeverCrashesNeverLeaks(t *testing.T) {
 		}
 	}
 }
+
+// When Neo4j refuses a batch for its content, the records are written one by
+// one and only the refused ones are dead-lettered. A broken probe statement
+// stands in for data Neo4j refuses: every event with rule probes is refused,
+// everything else still lands.
+func TestRefusedBatchIsSplitAndOnlyRefusedRecordsDeadLettered(t *testing.T) {
+	client := uniqueClient("gb-refused")
+	b, d, dlq := newTestBuilder(t, client)
+	b.probeQ = "UNWIND $probes AS p RETURN p.eid +* 1" // a syntax error: Neo.ClientError.Statement.SyntaxError
+	withProbes := ev{name: "backoff", reason: "BackOff", kind: "Pod", namespace: "shop", objName: "api-1"}
+	noProbes := ev{name: "pulled", reason: "Pulled", kind: "Pod", namespace: "shop", objName: "api-1"}
+	handle(t, b, podTopo(client, "shop", "api-1", "node-1", "api-5f", 0), withProbes.record(client), noProbes.record(client))
+
+	letters := dlq.all()
+	if len(letters) != 1 || !strings.HasPrefix(letters[0], client+"::"+withProbes.id()) || !strings.Contains(letters[0], "neo4j refused the record") {
+		t.Fatalf("dead letters %q, want only the event with probes", letters)
+	}
+	p := map[string]any{"client": client}
+	if n := count(t, d, "MATCH (e:Event {client: $client}) RETURN count(e)", p); n != 1 {
+		t.Fatalf("%d events written, want the one without probes", n)
+	}
+	if n := count(t, d, "MATCH (:Resource {client: $client, rid: 'Pod/shop/api-1'})-[:OWNED_BY]->() RETURN count(*)", p); n != 1 {
+		t.Fatalf("the topology record was not written")
+	}
+}
