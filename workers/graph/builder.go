@@ -111,8 +111,9 @@ func (b *Builder) EnsureSchema(ctx context.Context, iso Isolation) error {
 	})
 }
 
-// errConfig is a configuration the server cannot honour; retrying cannot help.
-type errConfig struct{ error }
+// errStop ends retry at once: a configuration the server cannot honour, or data
+// it refuses. Retrying cannot help.
+type errStop struct{ error }
 
 func (b *Builder) ensureDatabase(ctx context.Context) error {
 	res, err := neo4j.ExecuteQuery(ctx, b.driver, "CALL dbms.components() YIELD edition RETURN edition", nil,
@@ -125,7 +126,7 @@ func (b *Builder) ensureDatabase(ctx context.Context) error {
 		edition, _ = res.Records[0].Values[0].(string)
 	}
 	if strings.EqualFold(edition, "community") {
-		return errConfig{fmt.Errorf("NEO4J_ISOLATION=database needs Neo4j Enterprise or Aura, but the server is %s edition, "+
+		return errStop{fmt.Errorf("NEO4J_ISOLATION=database needs Neo4j Enterprise or Aura, but the server is %s edition, "+
 			"which has one user database: set NEO4J_ISOLATION=shared", edition)}
 	}
 	if _, err := neo4j.ExecuteQuery(ctx, b.driver, "CREATE DATABASE $db IF NOT EXISTS WAIT", map[string]any{"db": b.database},
@@ -135,8 +136,8 @@ func (b *Builder) ensureDatabase(ctx context.Context) error {
 	return nil
 }
 
-// retry runs f until it succeeds, ctx ends, or it fails with a configuration
-// error, backing off between attempts.
+// retry runs f until it succeeds, ctx ends, or it fails with errStop, backing
+// off between attempts.
 func (b *Builder) retry(ctx context.Context, what string, f func() error) error {
 	backoff := b.MinBackoff
 	for attempt := 1; ; attempt++ {
@@ -144,9 +145,9 @@ func (b *Builder) retry(ctx context.Context, what string, f func() error) error 
 		if err == nil {
 			return nil
 		}
-		var cfgErr errConfig
-		if errors.As(err, &cfgErr) {
-			return cfgErr.error
+		var stop errStop
+		if errors.As(err, &stop) {
+			return stop.error
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
@@ -199,6 +200,7 @@ func (b *Builder) Handle(ctx context.Context, batch []kafkaio.Record) error {
 			dead = append(dead, deadLetter{in, err})
 		}
 	}
+	written := items
 	err := b.commit(ctx, items)
 	var rej *rejectedError
 	if errors.As(err, &rej) {
@@ -206,12 +208,16 @@ func (b *Builder) Handle(ctx context.Context, batch []kafkaio.Record) error {
 		// by one so only the ones it refuses are dead-lettered.
 		b.m.retries.WithLabelValues("rejected").Inc()
 		b.log.Warn("neo4j rejected a batch; writing its records one by one", "records", len(items), "err", rej.err)
+		written = nil
 		for _, it := range items {
 			err := b.commit(ctx, []item{it})
-			if errors.As(err, &rej) {
+			switch {
+			case errors.As(err, &rej):
 				dead = append(dead, deadLetter{it.in, fmt.Errorf("neo4j refused the record: %w", rej.err)})
-			} else if err != nil {
+			case err != nil:
 				return err
+			default:
+				written = append(written, it)
 			}
 		}
 	} else if err != nil {
@@ -227,7 +233,7 @@ func (b *Builder) Handle(ctx context.Context, batch []kafkaio.Record) error {
 	}
 	now := time.Now()
 	var newest time.Time
-	for _, it := range items {
+	for _, it := range written {
 		b.m.records.WithLabelValues(it.in.Topic, "written").Inc()
 		if !it.in.Timestamp.IsZero() {
 			b.m.endToEnd.Observe(now.Sub(it.in.Timestamp).Seconds())
@@ -279,7 +285,7 @@ func (b *Builder) commit(ctx context.Context, items []item) error {
 		}
 		if permanent(err) {
 			rejected = err
-			return errConfig{err} // stop retrying
+			return errStop{err}
 		}
 		b.m.retries.WithLabelValues("unavailable").Inc()
 		return err
@@ -480,7 +486,7 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 	sigs := p.eventSigs
 	order := p.eidOrder
 	if len(reprobe) > 0 {
-		recs, err := exec("listing events to probe again", cypherEventsAbout, map[string]any{"rids": reprobe}, "")
+		recs, err := exec("listing events to probe again", cypherEventsAbout, map[string]any{"rids": reprobe, "limit": reprobeLimit}, "")
 		if err != nil {
 			return err
 		}

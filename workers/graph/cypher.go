@@ -80,11 +80,19 @@ MERGE (r)-[:RUNS_ON {via: 'event'}]->(n)
 RETURN DISTINCT r.rid AS rid, n.rid AS node`
 
 // cypherEventsAbout lists the events about some resources, to probe them again
-// after their relations changed.
+// after their relations changed: the newest reprobeLimit per resource, so a
+// long-lived resource whose topology changes often costs a bounded amount.
 const cypherEventsAbout = `
 UNWIND $rids AS rid
 MATCH (:Resource {client: $client, rid: rid})<-[:ABOUT]-(e:Event)
+WITH rid, e ORDER BY e.ts_ms DESC
+WITH rid, collect(e)[..$limit] AS events
+UNWIND events AS e
 RETURN DISTINCT e.eid AS eid, e.signal AS signal`
+
+// reprobeLimit bounds the events probed again per resource whose relations
+// changed.
+const reprobeLimit = 1000
 
 // relationPattern is the walk from a new event's resource nr to the resources of
 // its counterparts o, for one direction and relation, and the extra condition
