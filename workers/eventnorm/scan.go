@@ -8,10 +8,12 @@ import (
 	json "github.com/goccy/go-json"
 )
 
-// Decoding with github.com/goccy/go-json, encoding/json's API and semantics
-// at about 3× its speed: encoding/json alone kept the event path below its
-// 100,000 events/s per core target (docs/bench-normalizers.md).
-// FuzzDecodeMatchesStdlib checks that both decode events alike.
+// Decoding with github.com/goccy/go-json: encoding/json's API and semantics,
+// ~1.2 µs instead of ~9 µs to decode a 1 KB event, which lifts the event
+// path from ~60,000 to ~175,000+ events/s per core (target 100,000); it also
+// beat the hand-written decoder it replaced, sonic and fastjson
+// (docs/bench-normalizers.md). FuzzDecodeMatchesStdlib checks that go-json
+// and encoding/json accept and decode events alike.
 
 // decodeEvent decodes raw, which must be one JSON object, into ev.
 func decodeEvent(raw []byte, ev *rawEvent) error {

@@ -8,9 +8,12 @@ import (
 	json "github.com/goccy/go-json"
 )
 
-// Decoding with github.com/goccy/go-json, encoding/json's API and semantics
-// at about 3× its speed (docs/bench-normalizers.md).
-// FuzzDecodeMatchesStdlib checks that both decode records alike.
+// Decoding with github.com/goccy/go-json: encoding/json's API and semantics,
+// ~1.2 µs instead of ~9 µs to decode a 1 KB event, which lifts the event
+// path from ~60,000 to ~175,000+ events/s per core (target 100,000); it also
+// beat the hand-written decoder it replaced, sonic and fastjson
+// (docs/bench-normalizers.md). FuzzDecodeMatchesStdlib checks that go-json
+// and encoding/json accept and decode records alike.
 
 // decodeLog decodes a shipper record; raw must be one JSON object.
 func decodeLog(raw []byte, in *rawLog) error {
@@ -28,6 +31,8 @@ func decodeAppLog(line []byte, a *appLog) error {
 // turns the decoder's errors into ones that say what is wrong with the
 // record and where (they become the dead-letter reason). what names the
 // record ("log record").
+// It is eventnorm's decodeObject; each normalizer keeps its own copy rather
+// than sharing a package for 60 lines.
 func decodeObject(what string, raw []byte, v any) error {
 	switch got := jsonKind(raw); got {
 	case "object", "invalid":
