@@ -120,16 +120,12 @@ func TestBenchControlPlane(t *testing.T) {
 	p := startPlane(t, bin, e, fake.URL, "1", "NOMAD_RATE_LIMIT=20000", "KG_RECONCILE_WORKERS=8",
 		"HEARTBEAT_CHECK_INTERVAL_SECONDS=30", "LOG_LEVEL=warn")
 
-	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	sc.Producer.Return.Successes = true
-	sc.Producer.Flush.Frequency = 5 * time.Millisecond
+	// e.client is configured for manual partitioning with successes returned.
 	prod, err := sarama.NewAsyncProducerFromClient(e.client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prod.Close()
+	t.Cleanup(func() { prod.Close() })
 	go func() {
 		for range prod.Successes() {
 		}
@@ -159,41 +155,24 @@ func TestBenchControlPlane(t *testing.T) {
 		return b
 	}
 
-	// Phase 1: a burst of registrations.
-	t.Logf("phase 1: %d registrations in a burst", clients)
-	sentAt := make(map[string]time.Time, clients)
-	burstStart := time.Now()
-	for _, id := range ids {
-		sentAt[id] = sendAsync(e.registry, id, regVal(id), 1)
-	}
+	// Heartbeats run from the start, every client every 30 s, spread evenly,
+	// as real agents would; heartbeats that overtake their registration are
+	// ignored by design.
 	lastHB := make(map[string]time.Time, clients)
 	var lhMu sync.Mutex
-	eventually(t, 10*time.Minute, "every client's jobs registered", func() bool {
-		jt.mu.Lock()
-		defer jt.mu.Unlock()
-		return len(jt.registered) == clients && func() bool {
-			for _, ts := range jt.registered {
-				if len(ts) < 3 {
-					return false
-				}
-			}
-			return true
-		}()
-	})
-	burstDur := time.Since(burstStart)
-	var burstLat []time.Duration
-	for _, id := range ids {
-		at, _ := jt.doneAt(jt.registered, id)
-		burstLat = append(burstLat, at.Sub(sentAt[id]))
-	}
-
-	// Phase 2: steady heartbeats, every client every 30 s, spread evenly, while
-	// registrations of new clients arrive at 5/s (their latency is the idle-path number).
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	silenced := map[string]bool{}
 	var silMu sync.Mutex
 	wg.Add(1)
+	t.Cleanup(func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	})
 	go func() {
 		defer wg.Done()
 		tick := time.NewTicker(100 * time.Millisecond)
@@ -222,14 +201,34 @@ func TestBenchControlPlane(t *testing.T) {
 			}
 		}
 	}()
-	// Send one round at once so every client has a recent heartbeat before the
-	// steady state is measured (their registrations are a minute old by then).
+	// Phase 1: a burst of registrations.
+	t.Logf("phase 1: %d registrations in a burst", clients)
+	sentAt := make(map[string]time.Time, clients)
+	burstStart := time.Now()
 	for _, id := range ids {
-		at := sendAsync(e.heartbeat, id, hbVal(id), len(hbParts))
-		lhMu.Lock()
-		lastHB[id] = at
-		lhMu.Unlock()
+		sentAt[id] = sendAsync(e.registry, id, regVal(id), 1)
 	}
+	eventually(t, 10*time.Minute, "every client's jobs registered", func() bool {
+		jt.mu.Lock()
+		defer jt.mu.Unlock()
+		return len(jt.registered) == clients && func() bool {
+			for _, ts := range jt.registered {
+				if len(ts) < 3 {
+					return false
+				}
+			}
+			return true
+		}()
+	})
+	burstDur := time.Since(burstStart)
+	var burstLat []time.Duration
+	for _, id := range ids {
+		at, _ := jt.doneAt(jt.registered, id)
+		burstLat = append(burstLat, at.Sub(sentAt[id]))
+	}
+
+	// Phase 2: steady state, while registrations of new clients arrive at 5/s
+	// (their latency is the idle-path number).
 	m0 := scrape(t, p.addr)
 	steadyStart := time.Now()
 	var paced []time.Duration
