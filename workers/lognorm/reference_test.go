@@ -7,14 +7,16 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kgrca/kgplane/internal/jsondecode"
 )
 
 // The standard library is the reference for decoding: go-json must accept
 // and decode records and application lines exactly as encoding/json does.
 
-// stdDecodeObject is decodeObject with encoding/json.
+// stdDecodeObject is jsondecode.Object with encoding/json.
 func stdDecodeObject(what string, raw []byte, v any) error {
-	if got := jsonKind(raw); got != "object" && got != "invalid" {
+	if got := jsondecode.Kind(raw); got != "object" && got != "invalid" {
 		return fmt.Errorf("%s must be a JSON object, got %q", what, got)
 	}
 	err := json.Unmarshal(raw, v)
@@ -24,7 +26,7 @@ func stdDecodeObject(what string, raw []byte, v any) error {
 	}
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &typ) {
-		return fmt.Errorf("field %s must be %s, got JSON %s (offset %d)", typ.Field, typeName(typ.Type), typ.Value, typ.Offset)
+		return fmt.Errorf("field %s must be %s, got JSON %s (offset %d)", typ.Field, jsondecode.TypeName(typ.Type), typ.Value, typ.Offset)
 	}
 	return err
 }
@@ -66,7 +68,7 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 		var gotApp, wantApp appLog
 		gotErr = decodeAppLog(raw, &gotApp)
 		wantErr = json.Unmarshal(raw, &wantApp)
-		if jsonKind(raw) != "object" {
+		if jsondecode.Kind(raw) != "object" {
 			return // parseJSONMessage passes only objects
 		}
 		if (gotErr == nil) != (wantErr == nil) {
