@@ -54,6 +54,8 @@ func TestBadInputIsDeadLetteredNeverCrashesNeverLeaks(t *testing.T) {
 		{"log key on events topic", withTopic(lg{name: "lk", namespace: "a", pod: "p", severity: "ERROR"}.record(client), kafkaio.TopicEventsNormalized), "not an evt- key"},
 		{"log wrong type", rec(kafkaio.TopicLogsNormalized, client+"::"+hexID("log-", "lw"), `{"log_id":"`+hexID("log-", "lw")+`","severity":7}`), "decoding normalized log"},
 		{"high-signal log without pod", lg{name: "np", namespace: "a", severity: "ERROR", at: time.Second}.record(client), "missing name"},
+		{"high-signal log without namespace", lg{name: "nn", pod: "p", severity: "ERROR", at: time.Second}.record(client), "missing namespace of a Pod"},
+		{"pod event without namespace", mutate(withID(good, "pn"), func(m map[string]any) { m["object"].(map[string]any)["namespace"] = "" }), "missing namespace"},
 		{"topology not JSON", rec(kafkaio.TopicTopology, client+"::topology::Pod/a/p", "[["), "decoding topology"},
 		{"topology about another resource than its key", topo(client, &TopologyRecord{Kind: "Pod", Namespace: "a", Name: "q"}, "Pod", "a", "p", 0), "its key names"},
 		{"namespaced node", topo(client, &TopologyRecord{Kind: "Node", Name: "n1"}, "Node", "default", "n1", 0), "cluster-scoped"},

@@ -50,10 +50,15 @@ func newResource(kind, namespace, name string) (resource, error) {
 	if err := checkKind(kind); err != nil {
 		return resource{}, err
 	}
-	if clusterScoped(kind) {
+	switch {
+	case clusterScoped(kind):
 		namespace = ""
-	} else if err := checkPart("namespace", namespace, 63, true); err != nil {
-		return resource{}, err
+	case namespace == "" && namespaced(kind):
+		return resource{}, fmt.Errorf("missing namespace of a %s", kind)
+	default:
+		if err := checkPart("namespace", namespace, 63, true); err != nil {
+			return resource{}, err
+		}
 	}
 	if err := checkPart("name", name, maxNameLen, false); err != nil {
 		return resource{}, err
@@ -194,9 +199,6 @@ func decodeEvent(keyID string, value []byte) (*eventRow, error) {
 	if e.Reason == "" {
 		return nil, errors.New("missing reason")
 	}
-	if err := checkPart("reason", e.Reason, 128, false); err != nil {
-		return nil, err
-	}
 	res, err := newResource(e.Object.Kind, e.Object.Namespace, e.Object.Name)
 	if err != nil {
 		return nil, fmt.Errorf("object: %w", err)
@@ -205,7 +207,7 @@ func decodeEvent(keyID string, value []byte) (*eventRow, error) {
 		e.Count = 1
 	}
 	row := &eventRow{
-		EID: e.EventID, Source: SourceK8s, Reason: e.Reason,
+		EID: e.EventID, Source: SourceK8s, Reason: truncate(e.Reason, 128),
 		Signal: Signal(SourceK8s, e.Reason, e.Severity, e.Message),
 		Type:   clip(e.Type), Severity: clip(e.Severity), Category: clip(e.Category),
 		Message: truncate(e.Message, MaxMessageBytes), TsMs: ts.UnixMilli(), Count: e.Count,
@@ -281,9 +283,7 @@ func decodeLog(keyID string, value []byte) (*eventRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPart("signature", l.Signature, 64, true); err != nil {
-		return nil, err
-	}
+	l.Signature = truncate(l.Signature, 64)
 	res, err := newResource("Pod", l.Namespace, l.Pod)
 	if err != nil {
 		return nil, fmt.Errorf("log's pod: %w", err)
@@ -453,6 +453,18 @@ func clusterScoped(kind string) bool {
 	case "Node", "Namespace", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
 		"CustomResourceDefinition", "PriorityClass", "IngressClass", "RuntimeClass", "CSIDriver", "CSINode",
 		"VolumeAttachment", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService":
+		return true
+	}
+	return false
+}
+
+// namespaced lists the built-in kinds that always have a namespace; a custom
+// kind may be either, so only these are refused without one.
+func namespaced(kind string) bool {
+	switch kind {
+	case "Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "Service", "Endpoints",
+		"EndpointSlice", "ConfigMap", "Secret", "PersistentVolumeClaim", "ServiceAccount", "Ingress",
+		"HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "Role", "RoleBinding", "Lease":
 		return true
 	}
 	return false
