@@ -259,7 +259,7 @@ func logCategory(signature string) string {
 		return "OOM"
 	case "CONNECTION_REFUSED", "DNS", "TIMEOUT":
 		return "NETWORK"
-	case "PANIC", "EXCEPTION":
+	case "PANIC", "CRASH", "EXCEPTION":
 		return "CRASH"
 	}
 	return "OTHER"

@@ -48,7 +48,7 @@ func DefaultRules() []Rule {
 	return []Rule{
 		{Name: "oom-backoff", Cause: []string{"OOMKilled", "OOMKilling", "log:OOM"}, Effect: []string{"BackOff"},
 			Relation: RelSame, MaxLag: 10 * time.Minute, Confidence: 0.9},
-		{Name: "crash-backoff", Cause: []string{"log:PANIC", "log:EXCEPTION"}, Effect: []string{"BackOff"},
+		{Name: "crash-backoff", Cause: []string{"log:PANIC", "log:CRASH", "log:EXCEPTION"}, Effect: []string{"BackOff"},
 			Relation: RelSame, MaxLag: 10 * time.Minute, Confidence: 0.6},
 		{Name: "probe-kill", Cause: []string{"Unhealthy"}, Effect: []string{"Killing"},
 			Relation: RelSame, MaxLag: 5 * time.Minute, Confidence: 0.8},

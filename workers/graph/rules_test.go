@@ -92,7 +92,7 @@ func TestProbesForLooksBothWays(t *testing.T) {
 	}{
 		// Evicted is the effect of NodeNotReady and the cause of FailedScheduling.
 		{"Evicted", []string{"causes node-not-ready-eviction node NodeNotReady", "effects eviction-unschedulable-replacement owner FailedScheduling"}},
-		{"BackOff", []string{"causes oom-backoff same OOMKilled|OOMKilling|log:OOM", "causes crash-backoff same log:PANIC|log:EXCEPTION",
+		{"BackOff", []string{"causes oom-backoff same OOMKilled|OOMKilling|log:OOM", "causes crash-backoff same log:PANIC|log:CRASH|log:EXCEPTION",
 			"causes kill-backoff same Killing", "causes missing-config-no-start same FailedMount|CreateContainerConfigError"}},
 		{"CreateContainerConfigError", []string{"effects missing-config-no-start same CreateContainerConfigError|BackOff|FailedCreatePodContainer",
 			"causes missing-config-no-start same FailedMount|CreateContainerConfigError"}},
@@ -146,7 +146,7 @@ func TestProbeRowsGroupRulesPerRelation(t *testing.T) {
 		t.Fatalf("rows: %+v", rows)
 	}
 	p := rows[0].params
-	if got := p["others"].([]string); !slices.Equal(got, []string{"OOMKilled", "OOMKilling", "log:OOM", "log:PANIC", "log:EXCEPTION", "Killing", "FailedMount", "CreateContainerConfigError"}) {
+	if got := p["others"].([]string); !slices.Equal(got, []string{"OOMKilled", "OOMKilling", "log:OOM", "log:PANIC", "log:CRASH", "log:EXCEPTION", "Killing", "FailedMount", "CreateContainerConfigError"}) {
 		t.Errorf("others: %q", got)
 	}
 	if p["lag_ms"].(int64) != 600_000 || len(p["rules"].([]map[string]any)) != 4 {
