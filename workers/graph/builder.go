@@ -104,7 +104,7 @@ func (b *Builder) EnsureSchema(ctx context.Context, iso Isolation) error {
 		for _, q := range schemaStatements() {
 			if _, err := neo4j.ExecuteQuery(ctx, b.driver, q, nil, neo4j.EagerResultTransformer,
 				neo4j.ExecuteQueryWithDatabase(b.database)); err != nil {
-				return fmt.Errorf("running %q: %w", q, err)
+				return stopOnClientError(fmt.Errorf("running %q: %w", q, err))
 			}
 		}
 		return nil
@@ -131,9 +131,21 @@ func (b *Builder) ensureDatabase(ctx context.Context) error {
 	}
 	if _, err := neo4j.ExecuteQuery(ctx, b.driver, "CREATE DATABASE $db IF NOT EXISTS WAIT", map[string]any{"db": b.database},
 		neo4j.EagerResultTransformer, neo4j.ExecuteQueryWithDatabase("system")); err != nil {
-		return fmt.Errorf("creating database %s: %w", b.database, err)
+		return stopOnClientError(fmt.Errorf("creating database %s (NEO4J_DATABASE; create it beforehand or grant "+
+			"the user CREATE DATABASE): %w", b.database, err))
 	}
 	return nil
+}
+
+// stopOnClientError makes a client error (refused statement, missing
+// privilege, unsupported command) end the start: waiting will not fix it.
+// Everything else (Neo4j down or busy) is retried.
+func stopOnClientError(err error) error {
+	var ne *neo4j.Neo4jError
+	if errors.As(err, &ne) && strings.HasPrefix(ne.Code, "Neo.ClientError.") {
+		return errStop{err}
+	}
+	return err
 }
 
 // retry runs f until it succeeds, ctx ends, or it fails with errStop, backing

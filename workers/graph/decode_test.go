@@ -132,6 +132,16 @@ func TestPermanentErrors(t *testing.T) {
 	}
 }
 
+func TestStopOnClientError(t *testing.T) {
+	var stop errStop
+	if !errors.As(stopOnClientError(&neo4j.Neo4jError{Code: "Neo.ClientError.Security.Forbidden"}), &stop) {
+		t.Error("a forbidden CREATE DATABASE is retried")
+	}
+	if errors.As(stopOnClientError(&neo4j.ConnectivityError{}), &stop) {
+		t.Error("an unreachable Neo4j stops the start")
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	ns := "x"
 	for _, r := range []kafkaio.Record{
