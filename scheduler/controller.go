@@ -97,10 +97,13 @@ type Controller struct {
 	reg       *Registry
 	timers    map[string]*time.Timer // stale deadlines, armed once caught up
 	armed     bool
-	jobs      map[string]nomad.ManagedJob // what Nomad has, by job id
-	listed    bool                        // jobs came from a successful list
+	jobs      map[string]map[string]nomad.ManagedJob // what Nomad has: client → job id → job
 	templates *nomad.TemplateSet
-	staleAt   map[string]time.Time // deadline of clients whose purge is pending, for the delay metric
+	// desired caches, per live client, the job ids and SHAs its templates
+	// render to, for the template set in force; a resync compares it with jobs
+	// without rendering anything, so only clients that differ are queued.
+	desired map[string]desiredSet
+	staleAt map[string]time.Time // deadline of clients whose purge is pending, for the delay metric
 
 	ready     atomic.Bool
 	caughtUp  chan struct{}
@@ -124,7 +127,8 @@ func New(cfg Config, nm Nomad, templates *nomad.TemplateSet, log *slog.Logger, r
 		now:       cfg.Now,
 		reg:       NewRegistry(cfg.StaleThreshold),
 		timers:    make(map[string]*time.Timer),
-		jobs:      make(map[string]nomad.ManagedJob),
+		jobs:      make(map[string]map[string]nomad.ManagedJob),
+		desired:   make(map[string]desiredSet),
 		templates: templates,
 		staleAt:   make(map[string]time.Time),
 		caughtUp:  make(chan struct{}),
@@ -230,7 +234,11 @@ func (c *Controller) afterTransitionLocked(id string, t Transition, cause string
 			c.log.Info("client deregistered, cleaning up", "client", id)
 		}
 		delete(c.staleAt, id)
-		c.queue.Add(id)
+		if t.To.Live() {
+			c.queue.Add(id)
+		} else {
+			c.queue.AddUrgent(id)
+		}
 	}
 	c.armLocked(id)
 }
@@ -278,7 +286,7 @@ func (c *Controller) expire(id string) {
 	c.log.Warn("client stale, cleaning up", "client", id, "last_heartbeat", cl.LastHeartbeat, "threshold", c.cfg.StaleThreshold)
 	c.staleAt[id] = cl.Deadline(c.cfg.StaleThreshold)
 	delete(c.timers, id)
-	c.queue.Add(id)
+	c.queue.AddUrgent(id)
 }
 
 // SetTemplates swaps in a newly validated template set and queues every client, so
@@ -286,6 +294,7 @@ func (c *Controller) expire(id string) {
 func (c *Controller) SetTemplates(ts *nomad.TemplateSet) {
 	c.mu.Lock()
 	c.templates = ts
+	c.desired = make(map[string]desiredSet)
 	ids := c.reg.IDs()
 	c.mu.Unlock()
 	c.log.Info("job templates changed, re-applying to every client", "templates", len(ts.Templates), "clients", len(ids))
@@ -390,27 +399,102 @@ func (c *Controller) clientCount() int {
 // this normally; this is the level-triggered safety net.
 func (c *Controller) expireOverdue() {
 	c.mu.Lock()
-	ids := c.reg.IDs()
+	now := c.now()
+	var overdue []string
+	for id, cl := range c.reg.clients {
+		if cl.Phase.Live() && !cl.Deadline(c.cfg.StaleThreshold).After(now) {
+			overdue = append(overdue, id)
+		}
+	}
 	c.mu.Unlock()
-	for _, id := range ids {
+	for _, id := range overdue {
 		c.expire(id)
 	}
 }
 
-// enqueueAll queues every known client and every client that has jobs in Nomad.
+// enqueueAll queues every client whose jobs in Nomad differ from what its phase
+// and the templates want: the level-triggered half of the controller. Clients
+// that match cost a few map lookups, so a resync of 10,000 healthy clients
+// queues nothing.
 func (c *Controller) enqueueAll() {
 	c.mu.Lock()
-	seen := make(map[string]struct{}, c.reg.Len())
+	ids := make(map[string]struct{}, c.reg.Len()+len(c.jobs))
 	for _, id := range c.reg.IDs() {
-		seen[id] = struct{}{}
+		ids[id] = struct{}{}
 	}
-	for _, j := range c.jobs {
-		seen[j.Client] = struct{}{}
+	for id := range c.jobs {
+		ids[id] = struct{}{}
 	}
 	c.mu.Unlock()
-	for id := range seen {
-		c.queue.Add(id)
+	for id := range ids {
+		differs, err := c.differs(id)
+		if err != nil || differs {
+			c.queue.Add(id)
+		}
 	}
+}
+
+// desiredSet is what one live client's jobs should be: job id → SHA.
+type desiredSet struct {
+	templates *nomad.TemplateSet
+	jobs      map[string]string
+}
+
+// desiredFor returns the job ids and SHAs a live client wants, rendering only
+// when the cache does not hold them for the template set in force.
+func (c *Controller) desiredFor(id string) (desiredSet, error) {
+	c.mu.Lock()
+	ts := c.templates
+	d, ok := c.desired[id]
+	c.mu.Unlock()
+	if ok && d.templates == ts {
+		return d, nil
+	}
+	d = desiredSet{templates: ts, jobs: make(map[string]string, len(ts.Templates))}
+	for _, t := range ts.Templates {
+		r, err := ts.Render(t, c.clientVars(id))
+		if err != nil {
+			return desiredSet{}, fmt.Errorf("rendering template %s for client %s: %w", t.Name, id, err)
+		}
+		d.jobs[r.JobID] = jobSHA(r)
+	}
+	c.mu.Lock()
+	if c.templates == ts {
+		c.desired[id] = d
+	}
+	c.mu.Unlock()
+	return d, nil
+}
+
+func (c *Controller) clientVars(id string) nomad.ClientVars {
+	return nomad.ClientVars{ClientID: id, Neo4jDatabase: id, KafkaBrokers: c.cfg.KafkaBrokers}
+}
+
+// differs reports whether Nomad's jobs for id differ from what it should have.
+func (c *Controller) differs(id string) (bool, error) {
+	c.mu.Lock()
+	cl, known := c.reg.Get(id)
+	live := known && cl.Phase.Live()
+	actual := c.jobs[id]
+	_, purgePending := c.staleAt[id]
+	c.mu.Unlock()
+	if !live {
+		return len(actual) > 0 || purgePending, nil
+	}
+	want, err := c.desiredFor(id)
+	if err != nil {
+		return true, err
+	}
+	if len(actual) != len(want.jobs) {
+		return true, nil
+	}
+	for jid, sha := range want.jobs {
+		a, ok := actual[jid]
+		if !ok || a.TemplateSHA != sha || a.Status == "dead" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // refreshJobs replaces the view of Nomad's jobs with a fresh list.
@@ -424,17 +508,19 @@ func (c *Controller) refreshJobs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m := make(map[string]nomad.ManagedJob, len(jobs))
+	m := make(map[string]map[string]nomad.ManagedJob)
 	for _, j := range jobs {
 		if err := clientid.Validate(j.Client); err != nil {
 			c.log.Warn("Nomad job carries kgplane meta with an invalid client id; leaving it alone", "job", j.ID, "error", err)
 			continue
 		}
-		m[j.ID] = j
+		if m[j.Client] == nil {
+			m[j.Client] = make(map[string]nomad.ManagedJob)
+		}
+		m[j.Client][j.ID] = j
 	}
 	c.mu.Lock()
 	c.jobs = m
-	c.listed = true
 	c.mu.Unlock()
 	return nil
 }
@@ -463,12 +549,6 @@ func (c *Controller) worker(ctx context.Context) {
 	}
 }
 
-// desiredJob is one job a live client should have.
-type desiredJob struct {
-	rendered nomad.Rendered
-	sha      string
-}
-
 // jobSHA identifies what a job was rendered from: the template set entry and the
 // exact variables. Equal SHA ⇒ nothing to do; unequal ⇒ submit, and Nomad's plan
 // decides whether anything really changed.
@@ -487,48 +567,44 @@ func (c *Controller) reconcileClient(ctx context.Context, id string) error {
 	cl, known := c.reg.Get(id)
 	live := known && cl.Phase.Live()
 	ts := c.templates
-	actual := make(map[string]nomad.ManagedJob)
-	for jid, j := range c.jobs {
-		if j.Client == id {
-			actual[jid] = j
-		}
+	actual := make(map[string]nomad.ManagedJob, len(c.jobs[id]))
+	for jid, j := range c.jobs[id] {
+		actual[jid] = j
 	}
 	staleDeadline, purgingStale := c.staleAt[id]
 	c.mu.Unlock()
 
-	desired := make(map[string]desiredJob)
+	want := map[string]string{}
 	if live {
-		vars := nomad.ClientVars{ClientID: id, Neo4jDatabase: id, KafkaBrokers: c.cfg.KafkaBrokers}
-		for _, t := range ts.Templates {
-			r, err := ts.Render(t, vars)
-			if err != nil {
-				return fmt.Errorf("rendering template %s for client %s: %w", t.Name, id, err)
-			}
-			desired[r.JobID] = desiredJob{rendered: r, sha: jobSHA(r)}
+		d, err := c.desiredFor(id)
+		if err != nil {
+			return err
 		}
+		want, ts = d.jobs, d.templates
 	}
-
 	var errs []error
-	// Submit in a fixed order so logs and tests read the same every time.
-	ids := make([]string, 0, len(desired))
-	for jid := range desired {
-		ids = append(ids, jid)
+	if live && len(want) > 0 && len(actual) == 0 {
+		c.log.Info("spawning jobs", "client", id, "jobs", len(want))
 	}
-	sort.Strings(ids)
-	if live && len(ids) > 0 && len(actual) == 0 {
-		c.log.Info("spawning jobs", "client", id, "jobs", len(ids))
-	}
-	for _, jid := range ids {
-		d := desired[jid]
-		if a, ok := actual[jid]; ok && a.TemplateSHA == d.sha && a.Status != "dead" {
+	// Submit in template order so logs and tests read the same every time.
+	for _, t := range ts.Templates {
+		if !live {
+			break
+		}
+		r, err := ts.Render(t, c.clientVars(id))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rendering template %s for client %s: %w", t.Name, id, err))
 			continue
 		}
-		if err := c.submit(ctx, id, d); err != nil {
+		if a, ok := actual[r.JobID]; ok && a.TemplateSHA == want[r.JobID] && a.Status != "dead" {
+			continue
+		}
+		if err := c.submit(ctx, id, r, want[r.JobID]); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for jid := range actual {
-		if _, ok := desired[jid]; ok {
+		if _, ok := want[jid]; ok {
 			continue
 		}
 		if err := c.purge(ctx, id, jid); err != nil {
@@ -542,36 +618,44 @@ func (c *Controller) reconcileClient(ctx context.Context, id string) error {
 		c.mu.Unlock()
 		c.log.Info("client purged", "client", id, "jobs", len(actual))
 	}
+	if !live {
+		c.mu.Lock()
+		delete(c.desired, id)
+		c.mu.Unlock()
+	}
 	return errors.Join(errs...)
 }
 
-func (c *Controller) submit(ctx context.Context, id string, d desiredJob) error {
+func (c *Controller) submit(ctx context.Context, id string, r nomad.Rendered, sha string) error {
 	if err := c.limiter.Wait(ctx); err != nil {
 		return err
 	}
 	// kg_template_sha also covers the client's variables, so a change of e.g.
 	// KAFKA_BROKERS re-applies the jobs too.
-	meta := d.rendered.Meta()
-	meta[nomad.MetaTemplateSHA] = d.sha
+	meta := r.Meta()
+	meta[nomad.MetaTemplateSHA] = sha
 	start := time.Now()
-	res, err := c.nomad.Submit(ctx, d.rendered, meta)
+	res, err := c.nomad.Submit(ctx, r, meta)
 	c.metrics.observeNomad("submit", start, err)
 	if err != nil {
-		return fmt.Errorf("submitting %s: %w", d.rendered.JobID, err)
+		return fmt.Errorf("submitting %s: %w", r.JobID, err)
 	}
 	if res.Changed {
 		c.metrics.jobs.WithLabelValues("submitted").Inc()
-		c.log.Info("job submitted", "client", id, "job", d.rendered.JobID, "template", d.rendered.Template.Name, "eval", res.EvalID)
+		c.log.Info("job submitted", "client", id, "job", r.JobID, "template", r.Template.Name, "eval", res.EvalID)
 	} else {
 		c.metrics.jobs.WithLabelValues("unchanged").Inc()
-		c.log.Info("job unchanged, register skipped", "client", id, "job", d.rendered.JobID)
+		c.log.Info("job unchanged, register skipped", "client", id, "job", r.JobID)
 	}
 	c.mu.Lock()
-	status := c.jobs[d.rendered.JobID].Status
+	if c.jobs[id] == nil {
+		c.jobs[id] = make(map[string]nomad.ManagedJob)
+	}
+	status := c.jobs[id][r.JobID].Status
 	if status == "" || status == "dead" {
 		status = "pending"
 	}
-	c.jobs[d.rendered.JobID] = nomad.ManagedJob{ID: d.rendered.JobID, Client: id, Template: d.rendered.Template.Name, TemplateSHA: d.sha, Status: status}
+	c.jobs[id][r.JobID] = nomad.ManagedJob{ID: r.JobID, Client: id, Template: r.Template.Name, TemplateSHA: sha, Status: status}
 	c.mu.Unlock()
 	return nil
 }
@@ -589,7 +673,10 @@ func (c *Controller) purge(ctx context.Context, id, jobID string) error {
 	c.metrics.jobs.WithLabelValues("purged").Inc()
 	c.log.Info("job purged", "client", id, "job", jobID)
 	c.mu.Lock()
-	delete(c.jobs, jobID)
+	delete(c.jobs[id], jobID)
+	if len(c.jobs[id]) == 0 {
+		delete(c.jobs, id)
+	}
 	c.mu.Unlock()
 	return nil
 }
@@ -630,9 +717,11 @@ func (c *Controller) Clients() []ClientStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	byClient := make(map[string][]JobStatus)
-	for _, j := range c.jobs {
-		byClient[j.Client] = append(byClient[j.Client], JobStatus{ID: j.ID, Template: j.Template, Status: j.Status})
+	byClient := make(map[string][]JobStatus, len(c.jobs))
+	for id, jobs := range c.jobs {
+		for _, j := range jobs {
+			byClient[id] = append(byClient[id], JobStatus{ID: j.ID, Template: j.Template, Status: j.Status})
+		}
 	}
 	out := make([]ClientStatus, 0, c.reg.Len())
 	for _, cl := range c.reg.List() {

@@ -256,3 +256,30 @@ func TestTemplateChangeReappliesToLiveClientsOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestResyncRestoresJobsRemovedBehindItsBack(t *testing.T) {
+	h := newHarness(t, nil, time.Minute, func(c *Config) { c.ResyncInterval = 100 * time.Millisecond })
+	h.ctrl.CaughtUp()
+	for _, id := range []string{"rs-1", "rs-2", "rs-3"} {
+		h.register(id)
+	}
+	eventually(t, 5*time.Second, "jobs", func() bool { return len(h.fake.JobIDs()) == 9 })
+	eventually(t, 5*time.Second, "a resync with nothing to do", func() bool { return len(h.fake.CallsOf("list")) >= 3 })
+	h.fake.ResetCalls()
+	eventually(t, 5*time.Second, "two more resyncs", func() bool { return len(h.fake.CallsOf("list")) >= 2 })
+	for _, c := range h.fake.Calls() {
+		if c.Op() != "list" {
+			t.Fatalf("a resync of healthy clients called Nomad: %s %s", c.Method, c.Path)
+		}
+	}
+	h.fake.Remove("kg-log-normalizer-rs-2")
+	eventually(t, 5*time.Second, "the removed job restored", func() bool {
+		_, ok := h.fake.Job("kg-log-normalizer-rs-2")
+		return ok
+	})
+	for _, c := range h.fake.CallsOf("parse") {
+		if !strings.Contains(string(c.Body), "rs-2") {
+			t.Errorf("resync resubmitted a job of a client that had all its jobs: %s", c.Body)
+		}
+	}
+}

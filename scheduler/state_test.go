@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -148,5 +149,24 @@ func TestWorkQueueRetryBacksOffExponentially(t *testing.T) {
 	q.Forget("k")
 	if d := q.Retry("k"); d != 10*time.Millisecond {
 		t.Fatalf("after Forget: delay %s, want the base", d)
+	}
+}
+
+func TestWorkQueueUrgentLaneGoesFirst(t *testing.T) {
+	q := newWorkQueue(time.Millisecond, 10*time.Millisecond)
+	defer q.ShutDown()
+	for _, k := range []string{"n1", "n2", "n3"} {
+		q.Add(k)
+	}
+	q.AddUrgent("u1")
+	q.AddUrgent("n3") // promoted: served once, from the urgent lane
+	var order []string
+	for q.Len() > 0 {
+		k, _ := q.Get()
+		order = append(order, k)
+		q.Done(k)
+	}
+	if want := []string{"u1", "n3", "n1", "n2"}; strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Fatalf("order = %v, want %v", order, want)
 	}
 }

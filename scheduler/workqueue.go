@@ -12,21 +12,32 @@ import (
 // into a binary that has nothing to do with Kubernetes APIs, so this is the small
 // part we need, written out.
 type workQueue struct {
-	mu         sync.Mutex
-	cond       *sync.Cond
-	queue      []string
-	dirty      map[string]struct{}
-	processing map[string]struct{}
-	failures   map[string]int
-	timers     map[string]*time.Timer
-	shutdown   bool
+	mu   sync.Mutex
+	cond *sync.Cond
+	// Two lanes: purges (stale, deregistered) go first, so a burst of
+	// registrations or a template re-apply never delays taking a dead
+	// client's jobs away. A key may sit in a lane's slice more than once;
+	// dirty says which lane serves it, and other entries are skipped.
+	urgent, normal []string
+	dirty          map[string]lane
+	processing     map[string]struct{}
+	failures       map[string]int
+	timers         map[string]*time.Timer
+	shutdown       bool
 
 	baseDelay, maxDelay time.Duration
 }
 
+type lane int
+
+const (
+	laneNormal lane = iota
+	laneUrgent
+)
+
 func newWorkQueue(baseDelay, maxDelay time.Duration) *workQueue {
 	q := &workQueue{
-		dirty:      make(map[string]struct{}),
+		dirty:      make(map[string]lane),
 		processing: make(map[string]struct{}),
 		failures:   make(map[string]int),
 		timers:     make(map[string]*time.Timer),
@@ -41,21 +52,37 @@ func newWorkQueue(baseDelay, maxDelay time.Duration) *workQueue {
 func (q *workQueue) Add(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.addLocked(key)
+	q.addLocked(key, laneNormal)
 }
 
-func (q *workQueue) addLocked(key string) {
+// AddUrgent queues key ahead of every normally queued key (promoting it if it
+// is already waiting in the normal lane).
+func (q *workQueue) AddUrgent(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.addLocked(key, laneUrgent)
+}
+
+func (q *workQueue) addLocked(key string, l lane) {
 	if q.shutdown {
 		return
 	}
-	if _, ok := q.dirty[key]; ok {
+	if cur, ok := q.dirty[key]; ok && cur >= l {
 		return
 	}
-	q.dirty[key] = struct{}{}
+	q.dirty[key] = l
 	if _, busy := q.processing[key]; busy {
 		return // Done re-queues it
 	}
-	q.queue = append(q.queue, key)
+	q.push(key, l)
+}
+
+func (q *workQueue) push(key string, l lane) {
+	if l == laneUrgent {
+		q.urgent = append(q.urgent, key)
+	} else {
+		q.normal = append(q.normal, key)
+	}
 	q.cond.Signal()
 }
 
@@ -76,7 +103,7 @@ func (q *workQueue) Retry(key string) time.Duration {
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		delete(q.timers, key)
-		q.addLocked(key)
+		q.addLocked(key, laneNormal)
 	})
 	return d
 }
@@ -92,18 +119,32 @@ func (q *workQueue) Forget(key string) {
 func (q *workQueue) Get() (string, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.queue) == 0 && !q.shutdown {
-		q.cond.Wait()
+	for {
+		for len(q.urgent) == 0 && len(q.normal) == 0 && !q.shutdown {
+			q.cond.Wait()
+		}
+		if q.shutdown {
+			return "", false
+		}
+		var key string
+		var from lane
+		if len(q.urgent) > 0 {
+			key, q.urgent = q.urgent[0], q.urgent[1:]
+			from = laneUrgent
+		} else {
+			key, q.normal = q.normal[0], q.normal[1:]
+			from = laneNormal
+		}
+		if l, ok := q.dirty[key]; !ok || l != from {
+			continue // served already from the other lane
+		}
+		if _, busy := q.processing[key]; busy {
+			continue // Done will re-queue it
+		}
+		delete(q.dirty, key)
+		q.processing[key] = struct{}{}
+		return key, true
 	}
-	if len(q.queue) == 0 {
-		return "", false
-	}
-	key := q.queue[0]
-	q.queue[0] = ""
-	q.queue = q.queue[1:]
-	q.processing[key] = struct{}{}
-	delete(q.dirty, key)
-	return key, true
 }
 
 // Done marks key processed, re-queueing it if it was added meanwhile.
@@ -111,17 +152,22 @@ func (q *workQueue) Done(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.processing, key)
-	if _, again := q.dirty[key]; again && !q.shutdown {
-		q.queue = append(q.queue, key)
-		q.cond.Signal()
+	if l, again := q.dirty[key]; again && !q.shutdown {
+		q.push(key, l)
 	}
 }
 
-// Len is the number of keys waiting.
+// Len is the number of keys waiting (not those being processed).
 func (q *workQueue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.queue)
+	n := 0
+	for k := range q.dirty {
+		if _, busy := q.processing[k]; !busy {
+			n++
+		}
+	}
+	return n
 }
 
 // ShutDown wakes every Get, which then returns false, and stops retry timers.

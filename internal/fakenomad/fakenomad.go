@@ -172,6 +172,13 @@ func (s *Server) Put(id string, meta map[string]string) {
 	s.jobs[id] = &Job{ID: id, Name: id, Meta: meta, Raw: raw, Version: 0, Registered: time.Now()}
 }
 
+// Remove deletes a job directly, as if an operator had purged it by hand.
+func (s *Server) Remove(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.jobs, id)
+}
+
 var (
 	jobLabel = regexp.MustCompile(`(?m)^\s*job\s+"([^"]+)"`)
 	clientVr = regexp.MustCompile(`(?m)^\s*client_id\s*=\s*"([^"]+)"`)
