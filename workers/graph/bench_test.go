@@ -18,28 +18,52 @@ import (
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 )
 
-// benchReasons is the mix of a busy cluster: mostly restarts and probes, some
-// evictions and scheduling failures, so the rule probes do real work.
+// benchReasons is the mix of a busy cluster: mostly pod lifecycle, then
+// restarts, probe failures and scheduling trouble, so the rule probes do real
+// work; benchEvents adds the rare ones (evictions, a node going NotReady).
 var benchReasons = []struct{ reason, message string }{
-	{"Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503"},
-	{"Killing", "Container app failed liveness probe, will be restarted"},
-	{"BackOff", "Back-off restarting failed container app"},
+	{"Scheduled", "Successfully assigned shop/web to node"},
+	{"Pulling", "Pulling image \"shop/web:v1\""},
 	{"Pulled", "Container image already present on machine"},
+	{"Created", "Created container web"},
+	{"Started", "Started container web"},
+	{"Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503"},
 	{"Unhealthy", "Liveness probe failed: connection refused"},
-	{"BackOff", "Back-off restarting failed container app"},
-	{"Evicted", "The node was low on resource: memory."},
-	{"FailedScheduling", "0/10 nodes are available: 10 Insufficient memory."},
+	{"Killing", "Container web failed liveness probe, will be restarted"},
+	{"BackOff", "Back-off restarting failed container web"},
+	{"Pulled", "Container image already present on machine"},
+	{"Created", "Created container web"},
+	{"Started", "Started container web"},
+	{"FailedScheduling", "0/50 nodes are available: 50 Insufficient memory."},
 	{"OOMKilling", "Memory cgroup out of memory: Killed process 4242"},
-	{"NodeNotReady", "Node status is now: NodeNotReady"},
+	{"BackOff", "Back-off restarting failed container web"},
+	{"FailedMount", `MountVolume.SetUp failed for volume "cfg" : configmap "web" not found`},
+	{"Failed", `Failed to pull image "shop/web:v2": not found`},
+	{"BackOff", `Back-off pulling image "shop/web:v2"`},
+	{"Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503"},
+	{"BackOff", "Back-off restarting failed container web"},
 }
 
-// benchEvents makes n distinct normalized events over 2,000 pods on 50 nodes,
-// 10 ms apart from start (so every rule window holds many candidates).
+// benchEvents makes n distinct normalized events over KG_BENCH_PODS pods
+// (default 1,999) on 50 nodes, 10 ms apart from start (so every rule window holds
+// many candidates). The pod count must be prime to the 20 reasons of the mix,
+// so every pod sees every reason in turn and the rules find real causes and
+// effects on the same pod and its node.
 func benchEvents(client, run string, n int, start time.Time) []kafkaio.Record {
+	pods, err := strconv.Atoi(envOr("KG_BENCH_PODS", "1999"))
+	if err != nil || pods < 1 {
+		pods = 1999
+	}
 	out := make([]kafkaio.Record, n)
 	for i := range out {
 		r := benchReasons[i%len(benchReasons)]
-		pod := i % 2000
+		switch {
+		case i%1000 == 999:
+			r.reason, r.message = "NodeNotReady", "Node status is now: NodeNotReady"
+		case i%200 == 100:
+			r.reason, r.message = "Evicted", "The node was low on resource: memory."
+		}
+		pod := i % pods
 		e := ev{name: run + "-" + strconv.Itoa(i), reason: r.reason, message: r.message, kind: "Pod", namespace: "ns-" + strconv.Itoa(pod%7),
 			objName: "pod-" + strconv.Itoa(pod), host: "node-" + strconv.Itoa(pod%50)}
 		if r.reason == "NodeNotReady" {
