@@ -103,7 +103,10 @@ type Controller struct {
 	// render to, for the template set in force; a resync compares it with jobs
 	// without rendering anything, so only clients that differ are queued.
 	desired map[string]desiredSet
-	staleAt map[string]time.Time // deadline of clients whose purge is pending, for the delay metric
+	// changedAt is when this controller last changed a client's jobs; a list
+	// that started before that is older than what we know, for that client.
+	changedAt map[string]time.Time
+	staleAt   map[string]time.Time // deadline of clients whose purge is pending, for the delay metric
 
 	ready     atomic.Bool
 	caughtUp  chan struct{}
@@ -129,6 +132,7 @@ func New(cfg Config, nm Nomad, templates *nomad.TemplateSet, log *slog.Logger, r
 		timers:    make(map[string]*time.Timer),
 		jobs:      make(map[string]map[string]nomad.ManagedJob),
 		desired:   make(map[string]desiredSet),
+		changedAt: make(map[string]time.Time),
 		templates: templates,
 		staleAt:   make(map[string]time.Time),
 		caughtUp:  make(chan struct{}),
@@ -434,10 +438,20 @@ func (c *Controller) enqueueAll() {
 	}
 }
 
-// desiredSet is what one live client's jobs should be: job id → SHA.
+// desiredSet is what one live client's jobs should be.
 type desiredSet struct {
 	templates *nomad.TemplateSet
-	jobs      map[string]string
+	jobs      map[string]string // job id → SHA
+	order     []desiredJob      // in template order
+	// rendered holds the renders made to fill this entry, for the reconcile
+	// that made them; cached entries carry none (renders are big, SHAs small).
+	rendered map[string]nomad.Rendered
+}
+
+// desiredJob ties a job id to the template it comes from.
+type desiredJob struct {
+	template nomad.Template
+	jobID    string
 }
 
 // desiredFor returns the job ids and SHAs a live client wants, rendering only
@@ -450,17 +464,21 @@ func (c *Controller) desiredFor(id string) (desiredSet, error) {
 	if ok && d.templates == ts {
 		return d, nil
 	}
-	d = desiredSet{templates: ts, jobs: make(map[string]string, len(ts.Templates))}
+	d = desiredSet{templates: ts, jobs: make(map[string]string, len(ts.Templates)), rendered: make(map[string]nomad.Rendered, len(ts.Templates))}
 	for _, t := range ts.Templates {
 		r, err := ts.Render(t, c.clientVars(id))
 		if err != nil {
 			return desiredSet{}, fmt.Errorf("rendering template %s for client %s: %w", t.Name, id, err)
 		}
 		d.jobs[r.JobID] = jobSHA(r)
+		d.order = append(d.order, desiredJob{template: t, jobID: r.JobID})
+		d.rendered[r.JobID] = r
 	}
 	c.mu.Lock()
 	if c.templates == ts {
-		c.desired[id] = d
+		cached := d
+		cached.rendered = nil
+		c.desired[id] = cached
 	}
 	c.mu.Unlock()
 	return d, nil
@@ -503,6 +521,7 @@ func (c *Controller) refreshJobs(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
+	listedAt := c.now()
 	jobs, err := c.nomad.ListManaged(ctx)
 	c.metrics.observeNomad("list", start, err)
 	if err != nil {
@@ -520,6 +539,20 @@ func (c *Controller) refreshJobs(ctx context.Context) error {
 		m[j.Client][j.ID] = j
 	}
 	c.mu.Lock()
+	// Keep our own view of clients whose jobs we changed while the list was in
+	// flight: the list cannot know about them yet, and believing it would
+	// resubmit or re-purge for nothing.
+	for id, at := range c.changedAt {
+		if !at.Before(listedAt) {
+			if mine, ok := c.jobs[id]; ok {
+				m[id] = mine
+			} else {
+				delete(m, id)
+			}
+		} else {
+			delete(c.changedAt, id)
+		}
+	}
 	c.jobs = m
 	c.mu.Unlock()
 	return nil
@@ -574,30 +607,31 @@ func (c *Controller) reconcileClient(ctx context.Context, id string) error {
 	staleDeadline, purgingStale := c.staleAt[id]
 	c.mu.Unlock()
 
-	want := map[string]string{}
+	var d desiredSet
 	if live {
-		d, err := c.desiredFor(id)
-		if err != nil {
+		var err error
+		if d, err = c.desiredFor(id); err != nil {
 			return err
 		}
-		want, ts = d.jobs, d.templates
+		ts = d.templates
 	}
+	want := d.jobs
 	var errs []error
 	if live && len(want) > 0 && len(actual) == 0 {
 		c.log.Info("spawning jobs", "client", id, "jobs", len(want))
 	}
 	// Submit in template order so logs and tests read the same every time.
-	for _, t := range ts.Templates {
-		if !live {
-			break
-		}
-		r, err := ts.Render(t, c.clientVars(id))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("rendering template %s for client %s: %w", t.Name, id, err))
+	for _, dj := range d.order {
+		if a, ok := actual[dj.jobID]; ok && a.TemplateSHA == want[dj.jobID] && a.Status != "dead" {
 			continue
 		}
-		if a, ok := actual[r.JobID]; ok && a.TemplateSHA == want[r.JobID] && a.Status != "dead" {
-			continue
+		r, ok := d.rendered[dj.jobID]
+		if !ok {
+			var err error
+			if r, err = ts.Render(dj.template, c.clientVars(id)); err != nil {
+				errs = append(errs, fmt.Errorf("rendering template %s for client %s: %w", dj.template.Name, id, err))
+				continue
+			}
 		}
 		if err := c.submit(ctx, id, r, want[r.JobID]); err != nil {
 			errs = append(errs, err)
@@ -656,6 +690,7 @@ func (c *Controller) submit(ctx context.Context, id string, r nomad.Rendered, sh
 		status = "pending"
 	}
 	c.jobs[id][r.JobID] = nomad.ManagedJob{ID: r.JobID, Client: id, Template: r.Template.Name, TemplateSHA: sha, Status: status}
+	c.changedAt[id] = c.now()
 	c.mu.Unlock()
 	return nil
 }
@@ -677,6 +712,7 @@ func (c *Controller) purge(ctx context.Context, id, jobID string) error {
 	if len(c.jobs[id]) == 0 {
 		delete(c.jobs, id)
 	}
+	c.changedAt[id] = c.now()
 	c.mu.Unlock()
 	return nil
 }
