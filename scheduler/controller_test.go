@@ -76,7 +76,7 @@ func TestHeartbeatsKeepJobsAndSilencePurgesWithinThreshold(t *testing.T) {
 	if time.Since(last) < threshold {
 		t.Fatalf("purged before the threshold passed")
 	}
-	cl, _ := h.ctrl.reg.Get("hb-1")
+	cl := h.client("hb-1")
 	if cl.Phase != PhaseStale {
 		t.Fatalf("phase = %s, want stale", cl.Phase)
 	}
@@ -99,12 +99,12 @@ func TestTombstonePurgesAtOnceAndReregistrationResubmits(t *testing.T) {
 	h.tombstone("tb-1")
 	eventually(t, 2*time.Second, "jobs purged after the tombstone", func() bool { return len(h.jobsOf("tb-1")) == 0 })
 	t.Logf("tombstone → purged in %s", time.Since(start))
-	if cl, _ := h.ctrl.reg.Get("tb-1"); cl.Phase != PhaseDeregistered {
+	if cl := h.client("tb-1"); cl.Phase != PhaseDeregistered {
 		t.Fatalf("phase = %s, want deregistered", cl.Phase)
 	}
 	// A heartbeat does not bring a deregistered client back; a registration does.
 	h.heartbeat("tb-1")
-	if cl, _ := h.ctrl.reg.Get("tb-1"); cl.Phase != PhaseDeregistered {
+	if cl := h.client("tb-1"); cl.Phase != PhaseDeregistered {
 		t.Fatalf("heartbeat revived a deregistered client: %s", cl.Phase)
 	}
 	h.register("tb-1")
@@ -119,8 +119,8 @@ func TestStaleClientComesBackWithRegistrationOrHeartbeat(t *testing.T) {
 		h.register(id)
 	}
 	eventually(t, 5*time.Second, "both purged as stale", func() bool {
-		a, _ := h.ctrl.reg.Get("back-reg")
-		b, _ := h.ctrl.reg.Get("back-hb")
+		a := h.client("back-reg")
+		b := h.client("back-hb")
 		return a.Phase == PhaseStale && b.Phase == PhaseStale && len(h.jobsOf("back-reg")) == 0 && len(h.jobsOf("back-hb")) == 0
 	})
 	h.register("back-reg")

@@ -174,3 +174,11 @@ func (h *harness) counter(name string, labels ...string) float64 {
 	}
 	return 0
 }
+
+// client returns a client's state under the controller's lock.
+func (h *harness) client(id string) Client {
+	h.ctrl.mu.Lock()
+	defer h.ctrl.mu.Unlock()
+	c, _ := h.ctrl.reg.Get(id)
+	return c
+}

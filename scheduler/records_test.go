@@ -87,7 +87,7 @@ func TestBadInputNeverReachesNomad(t *testing.T) {
 	}
 	// A far-future Kafka timestamp does not extend a client's life past now.
 	h.ctrl.HandleHeartbeat([]byte("known-1"), hbValue("known-1"), time.Now().Add(24*time.Hour))
-	cl, _ := h.ctrl.reg.Get("known-1")
+	cl := h.client("known-1")
 	if cl.LastHeartbeat.After(time.Now()) {
 		t.Errorf("last heartbeat %s is in the future", cl.LastHeartbeat)
 	}
