@@ -424,10 +424,12 @@ func (b *Builder) write(ctx context.Context, p plan) (writeStats, error) {
 	session := b.driver.NewSession(ctx, neo4j.SessionConfig{AccessMode: neo4j.AccessModeWrite, DatabaseName: b.database})
 	defer session.Close(ctx)
 	var st writeStats
+	began := time.Now()
 	_, err := session.ExecuteWrite(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		st = writeStats{edges: map[string]int{}}
 		return nil, b.writeTx(ctx, tx, p, &st)
 	})
+	b.log.Debug("transaction", "took", time.Since(began), "err", err)
 	return st, err
 }
 
