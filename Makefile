@@ -5,7 +5,7 @@ BIN := bin
 export KAFKA_BROKERS ?= 127.0.0.1:$(or $(KAFKA_PORT),9092)
 export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 
-.PHONY: help build run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-workers bench-graph clean
+.PHONY: help build run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-normalizers bench-workers bench-graph clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ bench-normalizers: ## decode-normalize-encode per record on one core (Go benchma
 
 bench-workers: infra-up ## events/s through Kafka and read amplification, ours against the seed's model (1, 10, 100 clients)
 	$(GO) run ./cmd/kafkabench -clients 1,10,100 -events 20000
+
+bench-graph: infra-up ## graph builder: batched vs per-event events/s into Neo4j, end-to-end latency at 1,000 events/s
+	$(GO) test -count=1 -run '^$$' -bench 'GraphWrite/batch=(500|1)$$' -benchtime 10s ./workers/graph
+	KG_BENCH=1 $(GO) test -count=1 -run TestBenchEndToEndLatency -v -timeout 5m ./workers/graph
+
+bench: bench-normalizers bench-workers bench-graph bench-control-plane ## every benchmark (~15 min); copy the numbers into docs/benchmarks.md
 
 clean:
 	rm -rf $(BIN)

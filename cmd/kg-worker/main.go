@@ -56,7 +56,7 @@ Environment:
                    starts with a letter, no trailing hyphen). Invalid: exit 2.
   KAFKA_BROKERS    comma-separated bootstrap brokers (default 127.0.0.1:9092)
   NEO4J_DATABASE   graph-builder: the client's database (default CLIENT_ID)
-  NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_ISOLATION (shared|database),
+  NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD, NEO4J_ISOLATION (shared|database),
   GRAPH_BATCH_SIZE, GRAPH_BATCH_LINGER
                    graph-builder settings, see docs/graph.md
   METRICS_ADDR     address for /metrics and /healthz (default 127.0.0.1:0: a free

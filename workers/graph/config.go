@@ -34,7 +34,7 @@ type Config struct {
 	KafkaBrokers []string // KAFKA_BROKERS, comma separated (default 127.0.0.1:9092)
 
 	Neo4jURI      string    // NEO4J_URI (default bolt://127.0.0.1:7687)
-	Neo4jUser     string    // NEO4J_USER; empty with an empty password = no authentication
+	Neo4jUser     string    // NEO4J_USERNAME (Neo4j's own name for it, as cypher-shell reads it); empty with an empty password = no authentication
 	Neo4jPassword string    // NEO4J_PASSWORD
 	Database      string    // NEO4J_DATABASE (default CLIENT_ID); the client's database in "database" isolation
 	Isolation     Isolation // NEO4J_ISOLATION: shared (default) or database
@@ -78,7 +78,7 @@ func configFrom(getenv func(string) string) (Config, error) {
 		ClientID:       get("CLIENT_ID", ""),
 		KafkaBrokers:   splitList(get("KAFKA_BROKERS", "127.0.0.1:9092")),
 		Neo4jURI:       get("NEO4J_URI", "bolt://127.0.0.1:7687"),
-		Neo4jUser:      getenv("NEO4J_USER"),
+		Neo4jUser:      getenv("NEO4J_USERNAME"),
 		Neo4jPassword:  getenv("NEO4J_PASSWORD"),
 		Isolation:      Isolation(get("NEO4J_ISOLATION", string(IsolationShared))),
 		SharedDatabase: get("NEO4J_SHARED_DATABASE", ""),
