@@ -26,6 +26,7 @@ test-unit: ## unit tests only (integration tests skip without the services)
 
 vet:
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 test-nomad-e2e: infra-up ## only the real-agent tests (needs nomad on PATH, or NOMAD_BIN_DIR=/dir/with/nomad)

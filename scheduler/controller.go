@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -69,7 +70,7 @@ func (c *Config) setDefaults() error {
 		c.NomadRate = 200
 	}
 	if c.NomadBurst <= 0 {
-		c.NomadBurst = 2 * int(c.NomadRate)
+		c.NomadBurst = max(1, int(math.Ceil(2*c.NomadRate)))
 	}
 	if c.RetryBase <= 0 {
 		c.RetryBase = 500 * time.Millisecond
@@ -141,9 +142,9 @@ func New(cfg Config, nm Nomad, templates *nomad.TemplateSet, log *slog.Logger, r
 	return c, nil
 }
 
-// HandleRegistry applies one cluster.registry record (value nil = tombstone).
-// Malformed records are logged and counted and change nothing.
-func (c *Controller) HandleRegistry(key, value []byte, ts time.Time) {
+// HandleRegistry applies one cluster.registry record (value nil = tombstone)
+// read at offset. Malformed records are logged and counted and change nothing.
+func (c *Controller) HandleRegistry(key, value []byte, ts time.Time, offset int64) {
 	c.metrics.records.WithLabelValues("registry").Inc()
 	reg, err := DecodeRegistration(key, value)
 	if err != nil {
@@ -156,7 +157,7 @@ func (c *Controller) HandleRegistry(key, value []byte, ts time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if reg == nil {
-		t, err := c.reg.Deregister(id, now)
+		t, err := c.reg.Deregister(id, offset, now)
 		if err != nil {
 			c.metrics.ignored.WithLabelValues("registry", "tombstone_unknown_client").Inc()
 			c.log.Info("tombstone for a client that is not registered, ignored", "client", id)
@@ -165,7 +166,11 @@ func (c *Controller) HandleRegistry(key, value []byte, ts time.Time) {
 		c.afterTransitionLocked(id, t, "deregistered")
 		return
 	}
-	t := c.reg.Register(*reg, SeenAt(ts, now), now)
+	t, replay := c.reg.Register(*reg, SeenAt(ts, now), offset, now)
+	if replay {
+		c.metrics.ignored.WithLabelValues("registry", "replayed").Inc()
+		return
+	}
 	if !t.Changed() {
 		c.metrics.ignored.WithLabelValues("registry", "duplicate_registration").Inc()
 		c.log.Debug("duplicate registration of a live client", "client", id)
@@ -174,7 +179,7 @@ func (c *Controller) HandleRegistry(key, value []byte, ts time.Time) {
 }
 
 // HandleHeartbeat applies one cluster.heartbeat record read at ts (its Kafka timestamp).
-func (c *Controller) HandleHeartbeat(key, value []byte, ts time.Time) {
+func (c *Controller) HandleHeartbeat(key, value []byte, ts time.Time, _ int64) {
 	c.metrics.records.WithLabelValues("heartbeat").Inc()
 	hb, err := DecodeHeartbeat(key, value)
 	if err != nil {
@@ -186,11 +191,11 @@ func (c *Controller) HandleHeartbeat(key, value []byte, ts time.Time) {
 	seen := SeenAt(ts, now)
 	if skew := clockSkew(hb.Timestamp, seen); skew != "" {
 		// The client's own clock is only reported on; liveness uses Kafka's timestamp.
-		c.metrics.ignored.WithLabelValues("heartbeat", "client_clock_skew").Inc()
+		c.metrics.anomalies.WithLabelValues("client_clock_skew").Inc()
 		c.log.Warn("heartbeat timestamp disagrees with Kafka's; using Kafka's", "client", hb.ClientID, "skew", skew)
 	}
 	if !ts.IsZero() && ts.After(now.Add(time.Minute)) {
-		c.metrics.ignored.WithLabelValues("heartbeat", "record_time_in_future").Inc()
+		c.metrics.anomalies.WithLabelValues("record_time_in_future").Inc()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -201,7 +206,7 @@ func (c *Controller) HandleHeartbeat(key, value []byte, ts time.Time) {
 		return
 	}
 	if seen.Add(c.cfg.StaleThreshold).Before(now) {
-		c.metrics.ignored.WithLabelValues("heartbeat", "too_old").Inc()
+		c.metrics.anomalies.WithLabelValues("too_old").Inc()
 	}
 	c.log.Debug("heartbeat", "client", hb.ClientID, "seen", seen)
 	c.afterTransitionLocked(hb.ClientID, t, "heartbeat")
@@ -385,6 +390,7 @@ loop:
 	c.queue.ShutDown()
 	wg.Wait()
 	c.mu.Lock()
+	c.armed = false // records still arriving must not arm timers that outlive Run
 	for id, t := range c.timers {
 		t.Stop()
 		delete(c.timers, id)
@@ -508,7 +514,7 @@ func (c *Controller) differs(id string) (bool, error) {
 	}
 	for jid, sha := range want.jobs {
 		a, ok := actual[jid]
-		if !ok || a.TemplateSHA != sha || a.Status == "dead" {
+		if !ok || a.TemplateSHA != sha || a.Stopped {
 			return true, nil
 		}
 	}
@@ -518,7 +524,7 @@ func (c *Controller) differs(id string) (bool, error) {
 // refreshJobs replaces the view of Nomad's jobs with a fresh list.
 func (c *Controller) refreshJobs(ctx context.Context) error {
 	if err := c.limiter.Wait(ctx); err != nil {
-		return err
+		return fmt.Errorf("waiting for the Nomad rate limit to list jobs: %w", err)
 	}
 	start := time.Now()
 	listedAt := c.now()
@@ -622,7 +628,10 @@ func (c *Controller) reconcileClient(ctx context.Context, id string) error {
 	}
 	// Submit in template order so logs and tests read the same every time.
 	for _, dj := range d.order {
-		if a, ok := actual[dj.jobID]; ok && a.TemplateSHA == want[dj.jobID] && a.Status != "dead" {
+		// A stopped job (nomad job stop) is submitted again; a job that is dead
+		// because its allocations failed is Nomad's to reschedule: resubmitting
+		// it would change nothing (its plan shows no diff).
+		if a, ok := actual[dj.jobID]; ok && a.TemplateSHA == want[dj.jobID] && !a.Stopped {
 			continue
 		}
 		r, ok := d.rendered[dj.jobID]
@@ -662,7 +671,7 @@ func (c *Controller) reconcileClient(ctx context.Context, id string) error {
 
 func (c *Controller) submit(ctx context.Context, id string, r nomad.Rendered, sha string) error {
 	if err := c.limiter.Wait(ctx); err != nil {
-		return err
+		return fmt.Errorf("waiting for the Nomad rate limit to submit %s: %w", r.JobID, err)
 	}
 	// kg_template_sha also covers the client's variables, so a change of e.g.
 	// KAFKA_BROKERS re-applies the jobs too.
@@ -685,8 +694,9 @@ func (c *Controller) submit(ctx context.Context, id string, r nomad.Rendered, sh
 	if c.jobs[id] == nil {
 		c.jobs[id] = make(map[string]nomad.ManagedJob)
 	}
+	// Keep the status Nomad reported until the next list; a new job is pending.
 	status := c.jobs[id][r.JobID].Status
-	if status == "" || status == "dead" {
+	if status == "" || res.Changed {
 		status = "pending"
 	}
 	c.jobs[id][r.JobID] = nomad.ManagedJob{ID: r.JobID, Client: id, Template: r.Template.Name, TemplateSHA: sha, Status: status}
@@ -697,7 +707,7 @@ func (c *Controller) submit(ctx context.Context, id string, r nomad.Rendered, sh
 
 func (c *Controller) purge(ctx context.Context, id, jobID string) error {
 	if err := c.limiter.Wait(ctx); err != nil {
-		return err
+		return fmt.Errorf("waiting for the Nomad rate limit to purge %s: %w", jobID, err)
 	}
 	start := time.Now()
 	err := c.nomad.Purge(ctx, jobID)

@@ -64,6 +64,7 @@ type harness struct {
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan struct{}
+	offset int64
 }
 
 type harnessOpt func(*Config)
@@ -120,11 +121,18 @@ func hbValue(id string) []byte {
 	return b
 }
 
-func (h *harness) register(id string) { h.ctrl.HandleRegistry([]byte(id), regValue(id), time.Now()) }
-func (h *harness) heartbeat(id string) {
-	h.ctrl.HandleHeartbeat([]byte(id), hbValue(id), time.Now())
+// nextOffset plays the registry's offsets: each record one further.
+func (h *harness) nextOffset() int64 { h.offset++; return h.offset }
+
+func (h *harness) register(id string) {
+	h.ctrl.HandleRegistry([]byte(id), regValue(id), time.Now(), h.nextOffset())
 }
-func (h *harness) tombstone(id string) { h.ctrl.HandleRegistry([]byte(id), nil, time.Now()) }
+func (h *harness) heartbeat(id string) {
+	h.ctrl.HandleHeartbeat([]byte(id), hbValue(id), time.Now(), h.nextOffset())
+}
+func (h *harness) tombstone(id string) {
+	h.ctrl.HandleRegistry([]byte(id), nil, time.Now(), h.nextOffset())
+}
 
 // jobsOf lists the fake Nomad's jobs of one client.
 func (h *harness) jobsOf(id string) []string {

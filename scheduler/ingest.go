@@ -15,8 +15,8 @@ import (
 
 // Sink receives the records the ingester reads. *Controller implements it.
 type Sink interface {
-	HandleRegistry(key, value []byte, ts time.Time)
-	HandleHeartbeat(key, value []byte, ts time.Time)
+	HandleRegistry(key, value []byte, ts time.Time, offset int64)
+	HandleHeartbeat(key, value []byte, ts time.Time, offset int64)
 	CaughtUp()
 }
 
@@ -50,7 +50,7 @@ func Ingest(ctx context.Context, cfg IngestConfig, sink Sink) error {
 	if sc == nil {
 		sc = sarama.NewConfig()
 	}
-	sc.Version = kafkaio.KafkaVersion
+	sc.Version = kafkaio.KafkaVersion()
 	sc.ClientID = "kg-control-plane"
 	sc.Consumer.Return.Errors = true
 	client, err := sarama.NewClient(cfg.Brokers, sc)
@@ -133,10 +133,14 @@ func waitAll(ctx context.Context, chans []chan struct{}) bool {
 	return true
 }
 
+// catchUpQuiet is how long a partition may deliver nothing before it counts as
+// read to its end during the start-up catch-up.
+const catchUpQuiet = 2 * time.Second
+
 // follow starts one partition consumer per partition of topic and returns, per
 // partition, a channel closed once the records present at start have been handled.
 func follow(ctx context.Context, wg *sync.WaitGroup, client sarama.Client, consumer sarama.Consumer, topic string,
-	start func(int32) (int64, error), handle func(k, v []byte, ts time.Time), log *slog.Logger, fail func(error)) ([]chan struct{}, error) {
+	start func(int32) (int64, error), handle func(k, v []byte, ts time.Time, offset int64), log *slog.Logger, fail func(error)) ([]chan struct{}, error) {
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		return nil, fmt.Errorf("reading partitions of %s (does the topic exist? `kgctl topics ensure` creates it): %w", topic, err)
@@ -159,27 +163,37 @@ func follow(ctx context.Context, wg *sync.WaitGroup, client sarama.Client, consu
 		done = append(done, ch)
 		var once sync.Once
 		caught := func() { once.Do(func() { close(ch) }) }
-		if off == sarama.OffsetNewest || hwm == 0 || pc.HighWaterMarkOffset() <= 0 && off >= hwm {
-			caught()
-		} else if off >= 0 && off >= hwm {
-			caught()
+		oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return nil, fmt.Errorf("reading the start offset of %s/%d: %w", topic, p, err)
+		}
+		if off == sarama.OffsetNewest || oldest >= hwm || off >= 0 && off >= hwm {
+			caught() // nothing to read up to the end offset seen at start
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer pc.AsyncClose()
+			// The record at hwm-1 may never come: compaction removes old
+			// tombstones, and transaction markers take offsets. A partition
+			// that delivers nothing for a while is caught up as well.
+			quiet := time.NewTimer(catchUpQuiet)
+			defer quiet.Stop()
 			for {
 				select {
 				case <-ctx.Done():
 					return
+				case <-quiet.C:
+					caught()
 				case m, ok := <-pc.Messages():
 					if !ok {
 						return
 					}
-					handle(m.Key, m.Value, m.Timestamp)
+					handle(m.Key, m.Value, m.Timestamp, m.Offset)
 					if m.Offset+1 >= hwm {
 						caught()
 					}
+					quiet.Reset(catchUpQuiet)
 				case e, ok := <-pc.Errors():
 					if !ok {
 						return

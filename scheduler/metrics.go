@@ -13,6 +13,7 @@ type Metrics struct {
 	records        *prometheus.CounterVec
 	rejected       *prometheus.CounterVec
 	ignored        *prometheus.CounterVec
+	anomalies      *prometheus.CounterVec
 	reconciles     *prometheus.CounterVec
 	reconcileDur   prometheus.Histogram
 	nomadCalls     *prometheus.CounterVec
@@ -34,8 +35,11 @@ func newMetrics(reg prometheus.Registerer, c *Controller) *Metrics {
 			Name: "kgplane_records_rejected_total", Help: "Records refused as malformed, by topic and reason.",
 		}, []string{"topic", "reason"}),
 		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kgplane_records_ignored_total", Help: "Well-formed records that changed nothing (unknown client, duplicate, clock skew), by topic and reason.",
+			Name: "kgplane_records_ignored_total", Help: "Well-formed records that changed nothing (unknown client, duplicate, replayed), by topic and reason.",
 		}, []string{"topic", "reason"}),
+		anomalies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kgplane_heartbeat_anomalies_total", Help: "Heartbeats applied despite something odd: the client's clock is off, the record's time is in the future, or it is older than the threshold.",
+		}, []string{"kind"}),
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kgplane_reconcile_runs_total", Help: "Per-client reconcile runs, by result.",
 		}, []string{"result"}),
@@ -72,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, c *Controller) *Metrics {
 		Name: "kgplane_workqueue_depth", Help: "Clients waiting to be reconciled.",
 	}, func() float64 { return float64(c.queue.Len()) })
 	if reg != nil {
-		reg.MustRegister(m.records, m.rejected, m.ignored, m.reconciles, m.reconcileDur, m.nomadCalls,
+		reg.MustRegister(m.records, m.rejected, m.ignored, m.anomalies, m.reconciles, m.reconcileDur, m.nomadCalls,
 			m.nomadErrors, m.nomadDur, m.jobs, m.templateLoads, m.queueDepth, m.transitions, m.stalePurgeLate,
 			&stateCollector{c: c})
 	}
@@ -87,7 +91,6 @@ var (
 	ageDesc     = prometheus.NewDesc("kgplane_heartbeat_age_seconds",
 		"Age of live clients' last sign of life (heartbeat, or registration when none yet).", nil, nil)
 	readyDesc = prometheus.NewDesc("kgplane_ready", "1 when the registry is caught up and Nomad's jobs were listed.", nil, nil)
-	ageBounds = []float64{5, 15, 30, 45, 60, 90, 120, 180, 300, 600}
 )
 
 func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -99,7 +102,8 @@ func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c := s.c
 	now := c.now()
-	counts := make(map[Phase]int, len(Phases))
+	counts := make(map[Phase]int, 4)
+	ageBounds := []float64{5, 15, 30, 45, 60, 90, 120, 180, 300, 600}
 	buckets := make(map[float64]uint64, len(ageBounds))
 	var n uint64
 	var sum float64
@@ -120,7 +124,7 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ready := c.ready.Load()
 	c.mu.Unlock()
-	for _, p := range Phases {
+	for _, p := range Phases() {
 		ch <- prometheus.MustNewConstMetric(clientsDesc, prometheus.GaugeValue, float64(counts[p]), string(p))
 	}
 	ch <- prometheus.MustNewConstHistogram(ageDesc, n, sum, buckets)

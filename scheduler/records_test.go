@@ -29,7 +29,7 @@ func TestBadInputNeverReachesNomad(t *testing.T) {
 		topic  string // registry | heartbeat
 		key    string
 		value  []byte
-		metric string // rejected | ignored
+		metric string // rejected | ignored | anomalies
 		reason string
 	}{
 		{"invalid JSON", "registry", "bad-json", []byte(`{"client_id": "bad-json"`), "rejected", "invalid_json"},
@@ -53,21 +53,23 @@ func TestBadInputNeverReachesNomad(t *testing.T) {
 		{"tombstone of unknown client", "registry", "never-seen", nil, "ignored", "tombstone_unknown_client"},
 		{"duplicate registration", "registry", "known-1", regValue("known-1"), "ignored", "duplicate_registration"},
 		{"heartbeat timestamp far in the future", "heartbeat", "known-1",
-			[]byte(`{"client_id":"known-1","timestamp":"2099-01-01T00:00:00Z"}`), "ignored", "client_clock_skew"},
+			[]byte(`{"client_id":"known-1","timestamp":"2099-01-01T00:00:00Z"}`), "anomalies", "client_clock_skew"},
 		{"heartbeat timestamp far in the past", "heartbeat", "known-1",
-			[]byte(`{"client_id":"known-1","timestamp":"2001-01-01T00:00:00Z"}`), "ignored", "client_clock_skew"},
+			[]byte(`{"client_id":"known-1","timestamp":"2001-01-01T00:00:00Z"}`), "anomalies", "client_clock_skew"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			name := "kgplane_records_" + c.metric + "_total"
-			topic := c.topic
-			before := h.counter(name, "topic", topic, "reason", c.reason)
-			if c.topic == "registry" {
-				h.ctrl.HandleRegistry([]byte(c.key), c.value, time.Now())
-			} else {
-				h.ctrl.HandleHeartbeat([]byte(c.key), c.value, time.Now())
+			name, labels := "kgplane_records_"+c.metric+"_total", []string{"topic", c.topic, "reason", c.reason}
+			if c.metric == "anomalies" {
+				name, labels = "kgplane_heartbeat_anomalies_total", []string{"kind", c.reason}
 			}
-			if got := h.counter(name, "topic", topic, "reason", c.reason); got != before+1 {
+			before := h.counter(name, labels...)
+			if c.topic == "registry" {
+				h.ctrl.HandleRegistry([]byte(c.key), c.value, time.Now(), h.nextOffset())
+			} else {
+				h.ctrl.HandleHeartbeat([]byte(c.key), c.value, time.Now(), h.nextOffset())
+			}
+			if got := h.counter(name, labels...); got != before+1 {
 				t.Errorf("%s{reason=%s} went %v → %v, want +1", name, c.reason, before, got)
 			}
 			if c.metric == "rejected" && !strings.Contains(h.logs.String(), c.reason) {
@@ -86,7 +88,7 @@ func TestBadInputNeverReachesNomad(t *testing.T) {
 		t.Errorf("jobs changed: %v", ids)
 	}
 	// A far-future Kafka timestamp does not extend a client's life past now.
-	h.ctrl.HandleHeartbeat([]byte("known-1"), hbValue("known-1"), time.Now().Add(24*time.Hour))
+	h.ctrl.HandleHeartbeat([]byte("known-1"), hbValue("known-1"), time.Now().Add(24*time.Hour), h.nextOffset())
 	cl := h.client("known-1")
 	if cl.LastHeartbeat.After(time.Now()) {
 		t.Errorf("last heartbeat %s is in the future", cl.LastHeartbeat)

@@ -23,7 +23,7 @@ const (
 )
 
 // Phases lists every phase, for metrics that must report zeros too.
-var Phases = []Phase{PhaseRegistered, PhaseActive, PhaseStale, PhaseDeregistered}
+func Phases() []Phase { return []Phase{PhaseRegistered, PhaseActive, PhaseStale, PhaseDeregistered} }
 
 // Live reports whether a client in this phase should have jobs.
 func (p Phase) Live() bool { return p == PhaseRegistered || p == PhaseActive }
@@ -41,6 +41,12 @@ type Client struct {
 	LastHeartbeat time.Time
 	// PhaseSince is when the client entered its phase.
 	PhaseSince time.Time
+	// RegistryOffset is the offset of the last registry record applied
+	// (registration or tombstone; a client's records share one partition). A
+	// record at or before it is a replay of history (the registry is re-read
+	// from the beginning after a Kafka reconnect) and must not undo what came
+	// after it. Offsets, not timestamps: two records may share a millisecond.
+	RegistryOffset int64
 }
 
 // lastSign is the newest sign of life: a heartbeat or the registration.
@@ -81,13 +87,19 @@ type Transition struct {
 func (t Transition) Changed() bool { return t.From != t.To }
 
 // Register applies a registration read at ts (the record's Kafka timestamp).
-// A duplicate registration of a live client only refreshes its metadata.
-func (r *Registry) Register(reg Registration, ts, now time.Time) Transition {
+// A duplicate registration of a live client only refreshes its metadata; a
+// registration no newer than the last registry record applied is a replay and
+// changes nothing (replay = true).
+func (r *Registry) Register(reg Registration, ts time.Time, offset int64, now time.Time) (t Transition, replay bool) {
 	c, ok := r.clients[reg.ClientID]
+	if ok && offset <= c.RegistryOffset {
+		return Transition{From: c.Phase, To: c.Phase}, true
+	}
 	if !ok {
 		c = &Client{ID: reg.ClientID}
 		r.clients[reg.ClientID] = c
 	}
+	c.RegistryOffset = offset
 	from := c.Phase
 	c.Registration = reg
 	if !from.Live() || ts.After(c.RegisteredAt) {
@@ -105,15 +117,17 @@ func (r *Registry) Register(reg Registration, ts, now time.Time) Transition {
 		}
 		r.set(c, to, now)
 	}
-	return Transition{From: from, To: c.Phase}
+	return Transition{From: from, To: c.Phase}, false
 }
 
-// Deregister applies a tombstone.
-func (r *Registry) Deregister(id string, now time.Time) (Transition, error) {
+// Deregister applies a tombstone at offset. A tombstone at or before the last
+// registry record applied is a replay and is refused like one for an unknown client.
+func (r *Registry) Deregister(id string, offset int64, now time.Time) (Transition, error) {
 	c, ok := r.clients[id]
-	if !ok || c.Phase == PhaseDeregistered {
+	if !ok || c.Phase == PhaseDeregistered || offset <= c.RegistryOffset {
 		return Transition{}, ErrUnknownClient
 	}
+	c.RegistryOffset = offset
 	from := c.Phase
 	r.set(c, PhaseDeregistered, now)
 	return Transition{From: from, To: PhaseDeregistered}, nil

@@ -86,11 +86,11 @@ func TestRegistryTransitions(t *testing.T) {
 				var err error
 				switch s.do {
 				case "register":
-					r.Register(reg("c-1"), rec, now)
+					r.Register(reg("c-1"), rec, int64(i), now)
 				case "heartbeat":
 					_, err = r.Heartbeat("c-1", rec, now)
 				case "tombstone":
-					_, err = r.Deregister("c-1", now)
+					_, err = r.Deregister("c-1", int64(i), now)
 				case "expire":
 					r.Expire("c-1", now)
 				}
@@ -168,5 +168,46 @@ func TestWorkQueueUrgentLaneGoesFirst(t *testing.T) {
 	}
 	if want := []string{"u1", "n3", "n1", "n2"}; strings.Join(order, ",") != strings.Join(want, ",") {
 		t.Fatalf("order = %v, want %v", order, want)
+	}
+}
+
+// TestRegistryReplayChangesNothing: after a Kafka reconnect the registry is read
+// again from the beginning; records already applied must not revive a stale or
+// deregistered client, nor deregister one that registered again since.
+func TestRegistryReplayChangesNothing(t *testing.T) {
+	const th = time.Minute
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := NewRegistry(th)
+	reg := Registration{ClientID: "c-1"}
+	r.Register(reg, t0, 10, t0)
+	r.Deregister("c-1", 11, t0.Add(time.Second))
+	r.Register(reg, t0.Add(2*time.Second), 12, t0.Add(2*time.Second)) // live again
+	r.Register(Registration{ClientID: "s-1"}, t0, 13, t0)
+	r.Expire("s-1", t0.Add(th)) // stale
+
+	now := t0.Add(th + time.Second)
+	for _, off := range []int64{10, 11, 12} { // the replay, in log order
+		if off == 11 {
+			if _, err := r.Deregister("c-1", off, now); err == nil {
+				t.Fatalf("replayed tombstone at offset %d applied", off)
+			}
+			continue
+		}
+		if tr, replay := r.Register(reg, t0, off, now); !replay || tr.Changed() {
+			t.Fatalf("replayed registration at offset %d: replay=%v transition=%v", off, replay, tr)
+		}
+	}
+	if tr, replay := r.Register(Registration{ClientID: "s-1"}, t0, 13, now); !replay || tr.Changed() {
+		t.Fatalf("replay revived a stale client: %v", tr)
+	}
+	if c, _ := r.Get("c-1"); c.Phase != PhaseRegistered {
+		t.Fatalf("c-1 is %s after the replay, want registered", c.Phase)
+	}
+	if c, _ := r.Get("s-1"); c.Phase != PhaseStale {
+		t.Fatalf("s-1 is %s after the replay, want stale", c.Phase)
+	}
+	// A new record (higher offset) still works.
+	if tr, replay := r.Register(Registration{ClientID: "s-1"}, now, 14, now); replay || tr.To != PhaseRegistered {
+		t.Fatalf("new registration after the replay: replay=%v %v", replay, tr)
 	}
 }

@@ -7,7 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 FUZZTIME=${FUZZTIME:-10s}
 n=0
 for pkg in $(go list ./...); do
-  for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+  # A package that does not compile must fail the run, not contribute no targets.
+  list=$(go test -list '^Fuzz' "$pkg") || { echo "fuzz: cannot list the fuzz targets of $pkg"; exit 1; }
+  for target in $(printf '%s\n' "$list" | grep '^Fuzz' || true); do
     echo "fuzz: $pkg $target ($FUZZTIME)"
     go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >/tmp/kg-fuzz.$$ 2>&1 \
       || { cat /tmp/kg-fuzz.$$; rm -f /tmp/kg-fuzz.$$; echo "fuzz: $target found a failure (see testdata/fuzz in $pkg)"; exit 1; }

@@ -318,7 +318,7 @@ func produce(brokers []string, msgs []*sarama.ProducerMessage) error {
 
 func saramaConfig() *sarama.Config {
 	c := sarama.NewConfig()
-	c.Version = kafkaio.KafkaVersion
+	c.Version = kafkaio.KafkaVersion()
 	return c
 }
 

@@ -29,7 +29,7 @@ func TestE2EControlPlaneWithRealNomad(t *testing.T) {
 	e := newKafkaEnv(t)
 	neo4j := testinfra.Neo4jURI(t)
 	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion
+	sc.Version = kafkaio.KafkaVersion()
 	admin, err := sarama.NewClusterAdmin(e.brokers, sc)
 	if err != nil {
 		t.Fatal(err)

@@ -77,6 +77,7 @@ type config struct {
 	logFormat      string
 	registryTopic  string
 	heartbeatTopic string
+	brokerList     []string
 }
 
 func envOr(key, def string) string {
@@ -86,33 +87,39 @@ func envOr(key, def string) string {
 	return def
 }
 
-func parseConfig(args []string, stderr io.Writer) (config, error) {
+func parseConfig(args []string, stdout io.Writer) (config, error) {
 	var c config
-	var thresholdMin, intervalS string
+	var thresholdMin, intervalS, partitions, ensure, rate, workers string
 	fs := flag.NewFlagSet("kg-control-plane", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are returned once, with a hint; --help goes to stdout
 	fs.StringVar(&c.brokers, "kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap brokers, comma-separated (KAFKA_BROKERS)")
 	fs.StringVar(&thresholdMin, "stale-threshold-minutes", envOr("STALE_CLIENT_THRESHOLD_MINUTES", "2"), "minutes without a heartbeat before a client is stale and its jobs purged; fractions allowed, e.g. 0.1 (STALE_CLIENT_THRESHOLD_MINUTES)")
 	fs.StringVar(&intervalS, "heartbeat-check-interval-seconds", envOr("HEARTBEAT_CHECK_INTERVAL_SECONDS", "30"), "full resync against Nomad every this many seconds; staleness itself is detected on each client's deadline (HEARTBEAT_CHECK_INTERVAL_SECONDS)")
 	fs.StringVar(&c.jobspecsDir, "jobspecs-dir", envOr("JOBSPECS_DIR", "jobspecs"), "folder of *.nomad.hcl templates, watched for changes (JOBSPECS_DIR)")
 	fs.StringVar(&c.varsFile, "jobspec-vars-file", envOr("JOBSPEC_VARS_FILE", ""), "operator var-file (HCL) for the templates: driver, image, resources, Neo4j URI... (JOBSPEC_VARS_FILE)")
 	fs.StringVar(&c.listen, "listen", envOr("KG_HTTP_ADDR", "127.0.0.1:8080"), "address for /healthz /readyz /metrics /v1/clients (KG_HTTP_ADDR)")
-	fs.IntVar(&c.dataPartitions, "data-partitions", atoi(envOr("KG_DATA_PARTITIONS", "12")), "partitions of the per-client data topics when they are created (KG_DATA_PARTITIONS)")
-	fs.BoolVar(&c.ensureTopics, "ensure-topics", envOr("KG_ENSURE_TOPICS", "true") == "true", "create missing topics at start (KG_ENSURE_TOPICS)")
-	fs.Float64Var(&c.nomadRate, "nomad-rate", atof(envOr("NOMAD_RATE_LIMIT", "200")), "Nomad API operations per second at most (NOMAD_RATE_LIMIT)")
-	fs.IntVar(&c.workers, "workers", atoi(envOr("KG_RECONCILE_WORKERS", "4")), "clients reconciled in parallel (KG_RECONCILE_WORKERS)")
+	fs.StringVar(&partitions, "data-partitions", envOr("KG_DATA_PARTITIONS", "12"), "partitions of the per-client data topics when they are created; size it ~10x the clients you expect (KG_DATA_PARTITIONS)")
+	fs.StringVar(&ensure, "ensure-topics", envOr("KG_ENSURE_TOPICS", "true"), "create missing topics at start: true or false (KG_ENSURE_TOPICS)")
+	fs.StringVar(&rate, "nomad-rate", envOr("NOMAD_RATE_LIMIT", "200"), "Nomad API operations per second at most (NOMAD_RATE_LIMIT)")
+	fs.StringVar(&workers, "workers", envOr("KG_RECONCILE_WORKERS", "4"), "clients reconciled in parallel (KG_RECONCILE_WORKERS)")
 	fs.StringVar(&c.registryTopic, "registry-topic", envOr("KG_REGISTRY_TOPIC", kafkaio.TopicRegistry), "registrations topic (KG_REGISTRY_TOPIC); change only to run several planes on one cluster")
 	fs.StringVar(&c.heartbeatTopic, "heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL); debug logs every heartbeat")
 	fs.StringVar(&c.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-		fmt.Fprint(stderr, examples)
-	}
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			fmt.Fprint(stdout, examples)
+			return c, err
+		}
+		return c, fmt.Errorf("%w (run kg-control-plane --help for the settings)", err)
 	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (run kg-control-plane --help for the settings)", fs.Arg(0))
+	}
+	var err error
 	m, err := strconv.ParseFloat(thresholdMin, 64)
 	if err != nil || m <= 0 {
 		return c, fmt.Errorf("STALE_CLIENT_THRESHOLD_MINUTES=%q: want a positive number of minutes", thresholdMin)
@@ -123,14 +130,42 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("HEARTBEAT_CHECK_INTERVAL_SECONDS=%q: want a positive number of seconds", intervalS)
 	}
 	c.checkInterval = time.Duration(s * float64(time.Second))
-	if c.dataPartitions <= 0 {
-		return c, fmt.Errorf("KG_DATA_PARTITIONS must be positive")
+	if c.dataPartitions, err = strconv.Atoi(partitions); err != nil || c.dataPartitions <= 0 {
+		return c, fmt.Errorf("KG_DATA_PARTITIONS=%q: want a positive whole number", partitions)
 	}
+	if c.ensureTopics, err = strconv.ParseBool(ensure); err != nil {
+		return c, fmt.Errorf("KG_ENSURE_TOPICS=%q: want true or false", ensure)
+	}
+	if c.nomadRate, err = strconv.ParseFloat(rate, 64); err != nil || c.nomadRate <= 0 {
+		return c, fmt.Errorf("NOMAD_RATE_LIMIT=%q: want a positive number of operations per second", rate)
+	}
+	if c.workers, err = strconv.Atoi(workers); err != nil || c.workers <= 0 {
+		return c, fmt.Errorf("KG_RECONCILE_WORKERS=%q: want a positive whole number", workers)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.logLevel)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return c, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.logFormat)
+	}
+	if c.brokerList = splitList(c.brokers); len(c.brokerList) == 0 {
+		return c, fmt.Errorf("KAFKA_BROKERS is empty: want host:port[,host:port...]")
+	}
+	c.brokers = strings.Join(c.brokerList, ",")
 	return c, nil
 }
 
-func atoi(s string) int     { n, _ := strconv.Atoi(s); return n }
-func atof(s string) float64 { f, _ := strconv.ParseFloat(s, 64); return f }
+// splitList splits a comma-separated setting, dropping spaces and empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 func newLogger(c config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
@@ -147,7 +182,7 @@ func main() {
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	if err := run(ctx, os.Args[1:], hup, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], hup, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -156,13 +191,13 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, hup <-chan os.Signal, stderr io.Writer) error {
-	cfg, err := parseConfig(args, stderr)
+func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, stdout)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	brokers := strings.Split(cfg.brokers, ",")
+	brokers := cfg.brokerList
 
 	// A bad template set stops the start: better no control plane than one that
 	// submits jobs nobody can read.
@@ -229,12 +264,32 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stderr io.Wri
 		done <- "watch"
 	}()
 
-	<-ctx.Done()
+	// Run until a signal, or until a part that must not stop does: a control
+	// plane whose HTTP server or controller died must not look healthy. The
+	// template watch may stop (edits then need a restart; it said so).
+	running := 4
+	var failed error
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case part := <-done:
+			running--
+			if part == "watch" {
+				continue
+			}
+			failed = fmt.Errorf("the %s stopped unexpectedly; shutting down so the supervisor restarts the control plane", part)
+			log.Error("control plane part stopped", "part", part)
+			break wait
+		}
+	}
+	cancel()
 	log.Info("shutting down")
 	shutdownCtx, c2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer c2()
 	srv.Shutdown(shutdownCtx)
-	for i := 0; i < 4; i++ {
+	for ; running > 0; running-- {
 		select {
 		case <-done:
 		case <-shutdownCtx.Done():
@@ -242,7 +297,7 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stderr io.Wri
 		}
 	}
 	log.Info("stopped")
-	return nil
+	return failed
 }
 
 func nomadAddr() string { return envOr("NOMAD_ADDR", "http://127.0.0.1:4646") }
@@ -269,7 +324,7 @@ func runIngest(ctx context.Context, cfg config, brokers []string, ctrl *schedule
 func ingestOnce(ctx context.Context, cfg config, brokers []string, ctrl *scheduler.Controller, log *slog.Logger) error {
 	if cfg.ensureTopics {
 		sc := sarama.NewConfig()
-		sc.Version = kafkaio.KafkaVersion
+		sc.Version = kafkaio.KafkaVersion()
 		admin, err := sarama.NewClusterAdmin(brokers, sc)
 		if err != nil {
 			return fmt.Errorf("connecting to Kafka at %s: %w", cfg.brokers, err)

@@ -71,7 +71,7 @@ func newKafkaEnv(t *testing.T) *kafkaEnv {
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	e := &kafkaEnv{brokers: brokers, registry: "test.registry." + suffix, heartbeat: "test.heartbeat." + suffix}
 	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion
+	sc.Version = kafkaio.KafkaVersion()
 	admin, err := sarama.NewClusterAdmin(brokers, sc)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func newKafkaEnv(t *testing.T) *kafkaEnv {
 		})
 	}
 	psc := sarama.NewConfig()
-	psc.Version = kafkaio.KafkaVersion
+	psc.Version = kafkaio.KafkaVersion()
 	psc.Producer.Return.Successes = true
 	psc.Producer.Partitioner = sarama.NewManualPartitioner
 	e.client, err = sarama.NewClient(brokers, psc)

@@ -26,7 +26,10 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/clients", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/clients", nil)
+	if err != nil {
+		return fmt.Errorf("--addr %q is not an address like 127.0.0.1:8080: %w", *addr, err)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("asking the control plane at %s (is kg-control-plane running? set --addr or KG_HTTP_ADDR): %w", url, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 func saramaConfig() *sarama.Config {
 	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion
+	sc.Version = kafkaio.KafkaVersion()
 	sc.ClientID = "kgctl"
 	sc.Producer.Return.Successes = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
@@ -33,8 +34,19 @@ type publisher struct {
 	producer sarama.SyncProducer
 }
 
+// splitList splits a comma-separated setting, dropping spaces and empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func newPublisher(brokers string) (*publisher, error) {
-	c, err := sarama.NewClient(strings.Split(brokers, ","), saramaConfig())
+	c, err := sarama.NewClient(splitList(brokers), saramaConfig())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Kafka at %s (start it with scripts/kafka.sh start, or set KAFKA_BROKERS): %w", brokers, err)
 	}
@@ -69,6 +81,12 @@ func (p *publisher) send(topic, client string, value []byte) (int32, int64, erro
 	return part, off, nil
 }
 
+func registryTopicFlag(fs interface {
+	String(string, string, string) *string
+}) *string {
+	return fs.String("registry-topic", envOr("KG_REGISTRY_TOPIC", kafkaio.TopicRegistry), "registrations topic (KG_REGISTRY_TOPIC)")
+}
+
 func clientFlag(fs interface {
 	String(string, string, string) *string
 }) *string {
@@ -89,6 +107,7 @@ func cmdRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	k8s := fs.String("k8s-version", "", "Kubernetes version of the cluster")
 	meta := fs.String("meta", "", "extra metadata, k=v pairs separated by commas")
 	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	topic := registryTopicFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,11 +134,11 @@ func cmdRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer p.Close()
-	part, off, err := p.send(kafkaio.TopicRegistry, *client, val)
+	part, off, err := p.send(*topic, *client, val)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "registered %s (%s partition %d offset %d)\n", *client, kafkaio.TopicRegistry, part, off)
+	fmt.Fprintf(stdout, "registered %s (%s partition %d offset %d)\n", *client, *topic, part, off)
 	return nil
 }
 
@@ -127,6 +146,7 @@ func cmdDeregister(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlags("deregister", "publish a tombstone to cluster.registry: the client's jobs are purged at once", stderr)
 	client := clientFlag(fs)
 	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	topic := registryTopicFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -138,11 +158,11 @@ func cmdDeregister(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer p.Close()
-	part, off, err := p.send(kafkaio.TopicRegistry, *client, nil)
+	part, off, err := p.send(*topic, *client, nil)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "deregistered %s (tombstone at %s partition %d offset %d)\n", *client, kafkaio.TopicRegistry, part, off)
+	fmt.Fprintf(stdout, "deregistered %s (tombstone at %s partition %d offset %d)\n", *client, *topic, part, off)
 	return nil
 }
 
@@ -152,6 +172,7 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	every := fs.Duration("every", 0, "keep sending at this interval until interrupted (0 = send one)")
 	count := fs.Int("count", 0, "with --every: stop after this many (0 = until interrupted)")
 	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	topic := fs.String("heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,7 +187,7 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	for n := 1; ; n++ {
 		now := time.Now().UTC()
 		val, _ := json.Marshal(map[string]string{"client_id": *client, "timestamp": now.Format(time.RFC3339Nano)})
-		if _, _, err := p.send(kafkaio.TopicHeartbeat, *client, val); err != nil {
+		if _, _, err := p.send(*topic, *client, val); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "heartbeat %d from %s at %s\n", n, *client, now.Format(time.RFC3339))
@@ -191,7 +212,7 @@ func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Write
 	if *parts <= 0 {
 		return fmt.Errorf("--partitions must be positive")
 	}
-	admin, err := sarama.NewClusterAdmin(strings.Split(*brokers, ","), saramaConfig())
+	admin, err := sarama.NewClusterAdmin(splitList(*brokers), saramaConfig())
 	if err != nil {
 		return fmt.Errorf("connecting to Kafka at %s: %w", *brokers, err)
 	}
@@ -212,7 +233,9 @@ func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func atoi(s string) int {
-	var n int
-	fmt.Sscan(s, &n)
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0 // refused by the caller as "must be positive"
+	}
 	return n
 }

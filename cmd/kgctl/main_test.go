@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -93,6 +94,9 @@ func TestClientsTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", w, out)
 		}
 	}
+	if _, err := runKgctl(t, "clients", "--addr", "a b"); err == nil || !strings.Contains(err.Error(), "is not an address") {
+		t.Fatalf("malformed --addr: err = %v", err)
+	}
 	_, err = runKgctl(t, "clients", "--addr", "127.0.0.1:1")
 	if err == nil || !strings.Contains(err.Error(), "is kg-control-plane running?") {
 		t.Fatalf("unreachable control plane: err = %v", err)
@@ -110,7 +114,7 @@ func TestPublishCommands(t *testing.T) {
 	if err != nil || strings.Contains(out, "created") {
 		t.Fatalf("second topics ensure must only report existing topics: %v\n%s", err, out)
 	}
-	id := "kgctl-" + time.Now().Format("150405")
+	id := fmt.Sprintf("kgctl-%d", time.Now().UnixNano()%1_000_000_000)
 	for _, args := range [][]string{
 		{"register", "--client", id, "--cluster-name", "demo", "--meta", "region=eu,tier=gold"},
 		{"heartbeat", "--client", id, "--every", "1ms", "--count", "2"},
@@ -125,42 +129,43 @@ func TestPublishCommands(t *testing.T) {
 	}
 
 	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion
+	sc.Version = kafkaio.KafkaVersion()
 	c, err := sarama.NewConsumer(brokers, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	read := func(topic string) [][]byte {
-		parts, _ := c.Partitions(topic)
+	// read collects the values of id's records on its partition until want
+	// have arrived (bounded: the test fails rather than hangs).
+	read := func(topic string, want int) [][]byte {
+		parts, err := c.Partitions(topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := c.ConsumePartition(topic, kafkaio.PartitionFor(id, int32(len(parts))), sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
 		var vals [][]byte
-		for _, p := range parts {
-			pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hwm := pc.HighWaterMarkOffset()
-			for hwm > 0 {
-				m := <-pc.Messages()
+		deadline := time.After(30 * time.Second)
+		for len(vals) < want {
+			select {
+			case m := <-pc.Messages():
 				if string(m.Key) == id {
-					if p != kafkaio.PartitionFor(id, int32(len(parts))) {
-						t.Errorf("%s record on partition %d, want the client's partition", topic, p)
-					}
 					vals = append(vals, m.Value)
 				}
-				if m.Offset+1 >= hwm {
-					break
-				}
+			case <-deadline:
+				t.Fatalf("%s: %d of %d records of %s on its partition after 30s", topic, len(vals), want, id)
 			}
-			pc.Close()
 		}
 		return vals
 	}
-	reg := read(kafkaio.TopicRegistry)
+	reg := read(kafkaio.TopicRegistry, 2)
 	if len(reg) != 2 || !bytes.Contains(reg[0], []byte(`"region":"eu"`)) || reg[1] != nil {
 		t.Fatalf("registry records = %q, want a registration then a tombstone", reg)
 	}
-	if hb := read(kafkaio.TopicHeartbeat); len(hb) != 2 {
+	if hb := read(kafkaio.TopicHeartbeat, 2); len(hb) != 2 {
 		t.Fatalf("heartbeats = %d, want 2", len(hb))
 	}
 }

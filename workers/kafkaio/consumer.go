@@ -119,7 +119,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 
 func (c *Consumer) saramaConfig() *sarama.Config {
 	sc := sarama.NewConfig()
-	sc.Version = KafkaVersion
+	sc.Version = KafkaVersion()
 	sc.ClientID = "kg-" + GroupID(c.cfg.Role, c.cfg.ClientID)
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{NewClientBalanceStrategy(c.cfg.ClientID, c.started)}
 	sc.Consumer.Offsets.Initial = c.cfg.InitialOffset

@@ -73,7 +73,7 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 		log = slog.Default()
 	}
 	sc := sarama.NewConfig()
-	sc.Version = KafkaVersion
+	sc.Version = KafkaVersion()
 	sc.ClientID = "kg-producer-" + cfg.ClientID
 	// Idempotence gives exactly-once per partition across retries and, with
 	// one request in flight, keeps per-client order.

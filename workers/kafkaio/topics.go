@@ -12,8 +12,10 @@ import (
 )
 
 // KafkaVersion is the protocol version sarama speaks. Kafka 4 removed the protocol
-// versions older than 2.1, so sarama must not fall back to its old default.
-var KafkaVersion = sarama.V3_9_0_0
+// versions older than 2.1, so sarama must not fall back to its old default. A
+// function, not a variable: a shared sarama.KafkaVersion value could be changed
+// by any importer.
+func KafkaVersion() sarama.KafkaVersion { return sarama.V3_9_0_0 }
 
 // Topic names of the contract (../shared/SPEC.md, "Kafka topics").
 const (
