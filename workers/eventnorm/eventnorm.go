@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kgrca/kgplane/internal/textclip"
 )
 
 // MaxInputBytes bounds a raw event. Kafka's default message.max.bytes is
@@ -177,7 +179,7 @@ func normalize(keyID string, in *rawEvent) (Event, error) {
 	if msg == "" {
 		msg = in.Note
 	}
-	ev.Message, _ = truncate(msg, MaxMessageBytes)
+	ev.Message, _ = textclip.Truncate(msg, MaxMessageBytes)
 
 	switch in.Type {
 	case "Normal", "Warning", "":

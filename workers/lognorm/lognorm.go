@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/kgrca/kgplane/internal/textclip"
 )
 
 // MaxInputBytes bounds a raw record (Kafka's default message.max.bytes is
@@ -176,8 +178,8 @@ func normalize(keyID string, in *rawLog) (Log, error) {
 	l.Signature = DetectSignature(strings.ToLower(text))
 
 	var cutMsg, cutStack bool
-	l.Message, cutMsg = truncate(message, MaxMessageBytes)
-	l.StackTrace, cutStack = truncate(stack, MaxStackTraceBytes)
+	l.Message, cutMsg = textclip.Truncate(message, MaxMessageBytes)
+	l.StackTrace, cutStack = textclip.Truncate(stack, MaxStackTraceBytes)
 	l.Truncated = cutMsg || cutStack
 	return l, nil
 }

@@ -301,25 +301,6 @@ func TestTruncation(t *testing.T) {
 	}
 }
 
-func TestTruncate(t *testing.T) {
-	tests := []struct {
-		in, want string
-		limit    int
-		cut      bool
-	}{
-		{"short", "short", 10, false},
-		{"abcdefghijk", "abcdefghij…[truncated 1 bytes]", 10, true},
-		{"abcdefghé", "abcdefgh…[truncated 2 bytes]", 9, true},
-		{"abcdefg€x", "abcdefg…[truncated 4 bytes]", 9, true},
-		{"abcdef😀x", "abcdef…[truncated 5 bytes]", 9, true},
-	}
-	for _, tt := range tests {
-		if got, cut := truncate(tt.in, tt.limit); got != tt.want || cut != tt.cut {
-			t.Errorf("truncate(%q, %d) = %q, %v; want %q, %v", tt.in, tt.limit, got, cut, tt.want, tt.cut)
-		}
-	}
-}
-
 func TestBadInputs(t *testing.T) {
 	huge := vectorRecord(t, strings.Repeat("x", MaxInputBytes))
 	tests := []struct {

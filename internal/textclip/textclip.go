@@ -1,13 +1,15 @@
-package eventnorm
+// Package textclip shortens text for records with size limits (normalized
+// messages and stack traces): on a UTF-8 boundary, with a visible marker.
+package textclip
 
 import (
 	"fmt"
 	"unicode/utf8"
 )
 
-// truncate cuts s to at most limit bytes on a UTF-8 boundary and appends a
+// Truncate cuts s to at most limit bytes on a UTF-8 boundary and appends a
 // marker saying how many bytes were dropped. It reports whether it cut.
-func truncate(s string, limit int) (string, bool) {
+func Truncate(s string, limit int) (string, bool) {
 	if len(s) <= limit {
 		return s, false
 	}
