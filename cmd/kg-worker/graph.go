@@ -10,9 +10,10 @@ import (
 )
 
 // runGraphBuilder runs the graph-builder role (package workers/graph). Its
-// settings beyond CLIENT_ID/KAFKA_BROKERS come from graph.ConfigFromEnv.
-func runGraphBuilder(ctx context.Context, s settings, reg prometheus.Registerer, log *slog.Logger) error {
-	cfg, err := graph.ConfigFromEnv()
+// settings beyond CLIENT_ID/KAFKA_BROKERS are read by graph.ConfigFrom through
+// the same getenv as the rest of the worker's settings.
+func runGraphBuilder(ctx context.Context, s settings, getenv func(string) string, reg prometheus.Registerer, log *slog.Logger) error {
+	cfg, err := graph.ConfigFrom(getenv)
 	if err != nil {
 		return &configError{err}
 	}

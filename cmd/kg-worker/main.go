@@ -159,7 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	log.Info("metrics listening", "addr", ln.Addr().String(), "kafka", strings.Join(s.brokers, ","))
 
-	err = runRole(ctx, s, reg, base)
+	err = runRole(ctx, s, getenv, reg, base)
 
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -225,14 +225,14 @@ func readSettings(role string, getenv func(string) string) (settings, error) {
 	return s, nil
 }
 
-func runRole(ctx context.Context, s settings, reg prometheus.Registerer, log *slog.Logger) error {
+func runRole(ctx context.Context, s settings, getenv func(string) string, reg prometheus.Registerer, log *slog.Logger) error {
 	switch s.role {
 	case kafkaio.RoleEventNormalizer:
 		return runNormalizer(ctx, s, eventnorm.Normalize, kafkaio.TopicRawEvents, kafkaio.TopicEventsNormalized, reg, log)
 	case kafkaio.RoleLogNormalizer:
 		return runNormalizer(ctx, s, lognorm.Normalize, kafkaio.TopicRawLogs, kafkaio.TopicLogsNormalized, reg, log)
 	default:
-		return runGraphBuilder(ctx, s, reg, log)
+		return runGraphBuilder(ctx, s, getenv, reg, log)
 	}
 }
 

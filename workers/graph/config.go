@@ -64,10 +64,12 @@ const (
 
 // ConfigFromEnv reads the configuration from the environment and validates it.
 func ConfigFromEnv() (Config, error) {
-	return configFrom(os.Getenv)
+	return ConfigFrom(os.Getenv)
 }
 
-func configFrom(getenv func(string) string) (Config, error) {
+// ConfigFrom reads the configuration through getenv (os.Getenv, or a test's
+// map) and validates it.
+func ConfigFrom(getenv func(string) string) (Config, error) {
 	get := func(k, def string) string {
 		if v := strings.TrimSpace(getenv(k)); v != "" {
 			return v

@@ -14,7 +14,7 @@ func TestConfigFromEnv(t *testing.T) {
 		}
 		return func(k string) string { return m[k] }
 	}
-	cfg, err := configFrom(env("CLIENT_ID", "af-9"))
+	cfg, err := ConfigFrom(env("CLIENT_ID", "af-9"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestConfigFromEnv(t *testing.T) {
 		cfg.Neo4jURI != "bolt://127.0.0.1:7687" || len(cfg.KafkaBrokers) != 1 || cfg.databaseName() != "" || cfg.Topics != DefaultTopics() {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	cfg, err = configFrom(env("CLIENT_ID", "af-9", "NEO4J_ISOLATION", "database", "NEO4J_DATABASE", "graph-af-9",
+	cfg, err = ConfigFrom(env("CLIENT_ID", "af-9", "NEO4J_ISOLATION", "database", "NEO4J_DATABASE", "graph-af-9",
 		"GRAPH_BATCH_SIZE", "50", "GRAPH_BATCH_LINGER", "1s", "KAFKA_BROKERS", "a:1, b:2"))
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{[]string{"CLIENT_ID", "af-9", "GRAPH_BATCH_SIZE", "0"}, "GRAPH_BATCH_SIZE"},
 		{[]string{"CLIENT_ID", "af-9", "GRAPH_BATCH_LINGER", "soon"}, "GRAPH_BATCH_LINGER"},
 	} {
-		if _, err := configFrom(env(c.env...)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := ConfigFrom(env(c.env...)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("env %q: err %v, want it to name %s", c.env, err, c.want)
 		}
 	}
