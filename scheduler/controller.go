@@ -160,7 +160,7 @@ func (c *Controller) HandleRegistry(key, value []byte, ts time.Time, offset int6
 		t, err := c.reg.Deregister(id, offset, now)
 		if err != nil {
 			c.metrics.ignored.WithLabelValues("registry", "tombstone_unknown_client").Inc()
-			c.log.Info("tombstone for a client that is not registered, ignored", "client", id)
+			c.log.Log(context.Background(), c.lifecycleLevel(), "tombstone for a client that is not registered, ignored", "client", id)
 			return
 		}
 		c.afterTransitionLocked(id, t, "deregistered")
@@ -237,10 +237,10 @@ func (c *Controller) afterTransitionLocked(id string, t Transition, cause string
 		switch t.To {
 		case PhaseRegistered, PhaseActive:
 			if !t.From.Live() {
-				c.log.Info("client registered", "client", id, "cluster", cl.Registration.ClusterName, "from", phaseName(t.From), "cause", cause)
+				c.log.Log(context.Background(), c.lifecycleLevel(), "client registered", "client", id, "cluster", cl.Registration.ClusterName, "from", phaseName(t.From), "cause", cause)
 			}
 		case PhaseDeregistered:
-			c.log.Info("client deregistered, cleaning up", "client", id)
+			c.log.Log(context.Background(), c.lifecycleLevel(), "client deregistered, cleaning up", "client", id)
 		}
 		delete(c.staleAt, id)
 		if t.To.Live() {
@@ -250,6 +250,18 @@ func (c *Controller) afterTransitionLocked(id string, t Transition, cause string
 		}
 	}
 	c.armLocked(id)
+}
+
+// lifecycleLevel is Info once caught up, Debug while history is replayed at
+// start-up (the registry from its beginning would otherwise re-tell every
+// registration ever made; the catch-up line sums it up instead).
+func (c *Controller) lifecycleLevel() slog.Level {
+	select {
+	case <-c.caughtUp:
+		return slog.LevelInfo
+	default:
+		return slog.LevelDebug
+	}
 }
 
 func phaseName(p Phase) string {
@@ -336,7 +348,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return nil
 	case <-c.caughtUp:
 	}
-	c.log.Info("registry caught up", "clients", c.clientCount())
+	c.log.Info("registry caught up", c.phaseCounts()...)
 	// Adopt what Nomad has before deciding anything: until a list succeeds we do
 	// not know which jobs exist, so nothing is submitted or purged.
 	for backoff := c.cfg.RetryBase; ; backoff = min(2*backoff, 30*time.Second) {
@@ -399,10 +411,19 @@ loop:
 	return nil
 }
 
-func (c *Controller) clientCount() int {
+// phaseCounts returns "clients", N and the count of every phase, as log attributes.
+func (c *Controller) phaseCounts() []any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.reg.Len()
+	counts := make(map[Phase]int)
+	for _, cl := range c.reg.clients {
+		counts[cl.Phase]++
+	}
+	out := []any{"clients", c.reg.Len()}
+	for _, p := range Phases() {
+		out = append(out, string(p), counts[p])
+	}
+	return out
 }
 
 // expireOverdue marks stale every live client whose deadline has passed. Timers do
