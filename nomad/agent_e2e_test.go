@@ -20,19 +20,8 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/kgrca/kgplane/internal/nomadagent"
+	"github.com/kgrca/kgplane/internal/testutil"
 )
-
-// eventually fails the test unless cond holds within timeout.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(200 * time.Millisecond) // polling interval
-	}
-}
 
 type devAgent struct {
 	addr   string
@@ -98,7 +87,7 @@ func TestE2ESubmitListPurge(t *testing.T) {
 	}
 	t.Logf("registered %s (eval %s)", res.JobID, res.EvalID)
 
-	eventually(t, 2*time.Minute, "the job and an allocation running", func() bool {
+	testutil.Eventually(t, 2*time.Minute, "the job and an allocation running", func() bool {
 		job, _, err := a.api.Jobs().Info(r.JobID, nil)
 		if err != nil || job.Status == nil || *job.Status != "running" {
 			return false
@@ -195,7 +184,7 @@ func TestE2ESubmitListPurge(t *testing.T) {
 	if err := a.client.Purge(ctx, r.JobID); err != nil {
 		t.Fatalf("Purge: %v", err)
 	}
-	eventually(t, 30*time.Second, "the purged job to be gone", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the purged job to be gone", func() bool {
 		_, _, err := a.api.Jobs().Info(r.JobID, nil)
 		return statusCode(err) == http.StatusNotFound
 	})
@@ -267,7 +256,7 @@ func TestE2EShippedTemplates(t *testing.T) {
 	}
 	for _, tp := range set.Templates {
 		envFile := filepath.Join(dir, "env-"+client+"-"+tp.Name+".txt")
-		eventually(t, 2*time.Minute, tp.Name+" running its worker", func() bool {
+		testutil.Eventually(t, 2*time.Minute, tp.Name+" running its worker", func() bool {
 			_, err := os.Stat(envFile)
 			return err == nil
 		})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kgrca/kgplane/internal/fakenomad"
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/nomad"
 )
 
@@ -17,7 +18,7 @@ func TestRegistrationSubmitsEveryTemplate(t *testing.T) {
 	h.ctrl.CaughtUp()
 	start := time.Now()
 	h.register("af-9")
-	eventually(t, 5*time.Second, "three jobs registered", func() bool { return len(h.jobsOf("af-9")) == 3 })
+	testutil.Eventually(t, 5*time.Second, "three jobs registered", func() bool { return len(h.jobsOf("af-9")) == 3 })
 	t.Logf("registration → 3 jobs registered in %s", time.Since(start))
 	if got := h.jobsOf("af-9"); !reflect.DeepEqual(got, wantJobs("af-9")) {
 		t.Fatalf("jobs = %v, want %v", got, wantJobs("af-9"))
@@ -49,7 +50,7 @@ func TestHeartbeatsKeepJobsAndSilencePurgesWithinThreshold(t *testing.T) {
 	h.ctrl.CaughtUp()
 	h.register("hb-1")
 	h.register("hb-2")
-	eventually(t, 5*time.Second, "jobs of both clients", func() bool {
+	testutil.Eventually(t, 5*time.Second, "jobs of both clients", func() bool {
 		return len(h.jobsOf("hb-1")) == 3 && len(h.jobsOf("hb-2")) == 3
 	})
 	// hb-1 heartbeats for twice the threshold; hb-2 stays silent.
@@ -68,7 +69,7 @@ func TestHeartbeatsKeepJobsAndSilencePurgesWithinThreshold(t *testing.T) {
 		t.Fatalf("silent client hb-2 still has jobs after 2×threshold: %v", h.jobsOf("hb-2"))
 	}
 	// Now hb-1 stops: purged no later than threshold + 1 s after its last heartbeat.
-	eventually(t, threshold+3*time.Second, "hb-1 purged", func() bool { return len(h.jobsOf("hb-1")) == 0 })
+	testutil.Eventually(t, threshold+3*time.Second, "hb-1 purged", func() bool { return len(h.jobsOf("hb-1")) == 0 })
 	late := time.Since(last) - threshold
 	t.Logf("stale → purged %s after the deadline", late)
 	if late > time.Second {
@@ -95,10 +96,10 @@ func TestTombstonePurgesAtOnceAndReregistrationResubmits(t *testing.T) {
 	h := newHarness(t, nil, time.Hour)
 	h.ctrl.CaughtUp()
 	h.register("tb-1")
-	eventually(t, 5*time.Second, "jobs submitted", func() bool { return len(h.jobsOf("tb-1")) == 3 })
+	testutil.Eventually(t, 5*time.Second, "jobs submitted", func() bool { return len(h.jobsOf("tb-1")) == 3 })
 	start := time.Now()
 	h.tombstone("tb-1")
-	eventually(t, 2*time.Second, "jobs purged after the tombstone", func() bool { return len(h.jobsOf("tb-1")) == 0 })
+	testutil.Eventually(t, 2*time.Second, "jobs purged after the tombstone", func() bool { return len(h.jobsOf("tb-1")) == 0 })
 	t.Logf("tombstone → purged in %s", time.Since(start))
 	if cl := h.client("tb-1"); cl.Phase != PhaseDeregistered {
 		t.Fatalf("phase = %s, want deregistered", cl.Phase)
@@ -109,7 +110,7 @@ func TestTombstonePurgesAtOnceAndReregistrationResubmits(t *testing.T) {
 		t.Fatalf("heartbeat revived a deregistered client: %s", cl.Phase)
 	}
 	h.register("tb-1")
-	eventually(t, 5*time.Second, "jobs submitted again", func() bool { return len(h.jobsOf("tb-1")) == 3 })
+	testutil.Eventually(t, 5*time.Second, "jobs submitted again", func() bool { return len(h.jobsOf("tb-1")) == 3 })
 }
 
 func TestStaleClientComesBackWithRegistrationOrHeartbeat(t *testing.T) {
@@ -119,14 +120,14 @@ func TestStaleClientComesBackWithRegistrationOrHeartbeat(t *testing.T) {
 	for _, id := range []string{"back-reg", "back-hb"} {
 		h.register(id)
 	}
-	eventually(t, 5*time.Second, "both purged as stale", func() bool {
+	testutil.Eventually(t, 5*time.Second, "both purged as stale", func() bool {
 		a := h.client("back-reg")
 		b := h.client("back-hb")
 		return a.Phase == PhaseStale && b.Phase == PhaseStale && len(h.jobsOf("back-reg")) == 0 && len(h.jobsOf("back-hb")) == 0
 	})
 	h.register("back-reg")
 	h.heartbeat("back-hb")
-	eventually(t, 5*time.Second, "jobs submitted again", func() bool {
+	testutil.Eventually(t, 5*time.Second, "jobs submitted again", func() bool {
 		return len(h.jobsOf("back-reg")) == 3 && len(h.jobsOf("back-hb")) == 3
 	})
 }
@@ -139,7 +140,7 @@ func TestRestartAdoptsJobsWithoutChurn(t *testing.T) {
 	first.register("keep-1")
 	first.register("keep-2")
 	first.heartbeat("keep-1")
-	eventually(t, 5*time.Second, "jobs submitted", func() bool { return len(fake.JobIDs()) == 6 })
+	testutil.Eventually(t, 5*time.Second, "jobs submitted", func() bool { return len(fake.JobIDs()) == 6 })
 	first.stop()
 	fake.ResetCalls()
 
@@ -149,8 +150,8 @@ func TestRestartAdoptsJobsWithoutChurn(t *testing.T) {
 	second.register("keep-2")
 	second.heartbeat("keep-1")
 	second.ctrl.CaughtUp()
-	eventually(t, 5*time.Second, "ready", second.ctrl.Ready)
-	eventually(t, 5*time.Second, "every client reconciled", func() bool {
+	testutil.Eventually(t, 5*time.Second, "ready", second.ctrl.Ready)
+	testutil.Eventually(t, 5*time.Second, "every client reconciled", func() bool {
 		return second.counter("kgplane_reconcile_runs_total", "result", "ok") >= 2
 	})
 	for _, c := range fake.Calls() {
@@ -172,7 +173,7 @@ func TestNothingHappensBeforeCaughtUp(t *testing.T) {
 	// The deadline of "early" passes while the history is being read: no calls,
 	// no purge of "old", not ready.
 	registered := time.Now()
-	eventually(t, 5*time.Second, "the deadline of early to pass", func() bool { return time.Since(registered) > 4*50*time.Millisecond })
+	testutil.Eventually(t, 5*time.Second, "the deadline of early to pass", func() bool { return time.Since(registered) > 4*50*time.Millisecond })
 	if calls := fake.Calls(); len(calls) != 0 {
 		t.Fatalf("Nomad called before the registry was caught up: %v", calls)
 	}
@@ -180,7 +181,7 @@ func TestNothingHappensBeforeCaughtUp(t *testing.T) {
 		t.Fatal("ready before caught up")
 	}
 	h.ctrl.CaughtUp()
-	eventually(t, 5*time.Second, "orphan and stale client purged", func() bool { return len(fake.JobIDs()) == 0 })
+	testutil.Eventually(t, 5*time.Second, "orphan and stale client purged", func() bool { return len(fake.JobIDs()) == 0 })
 }
 
 func TestOrphansPurgedAndForeignJobsLeftAlone(t *testing.T) {
@@ -193,7 +194,7 @@ func TestOrphansPurgedAndForeignJobsLeftAlone(t *testing.T) {
 	h.register("live")
 	h.ctrl.CaughtUp()
 	want := append(wantJobs("live"), "someone-elses-job")
-	eventually(t, 5*time.Second, "orphans purged, live client's jobs present", func() bool {
+	testutil.Eventually(t, 5*time.Second, "orphans purged, live client's jobs present", func() bool {
 		return reflect.DeepEqual(fake.JobIDs(), want)
 	})
 	for _, c := range fake.CallsOf("deregister") {
@@ -214,7 +215,7 @@ func TestFailingClientDoesNotStallOthersAndIsRetried(t *testing.T) {
 	for _, id := range ids {
 		h.register(id)
 	}
-	eventually(t, 10*time.Second, "every client's jobs", func() bool { return len(h.fake.JobIDs()) == 3*len(ids) })
+	testutil.Eventually(t, 10*time.Second, "every client's jobs", func() bool { return len(h.fake.JobIDs()) == 3*len(ids) })
 	if got := h.counter("kgplane_nomad_errors_total", "op", "submit", "kind", "server_error"); got != 5 {
 		t.Errorf("nomad errors counted = %v, want 5", got)
 	}
@@ -229,14 +230,14 @@ func TestTemplateChangeReappliesToLiveClientsOnly(t *testing.T) {
 	h.register("tpl-1")
 	h.register("tpl-2")
 	h.register("tpl-gone")
-	eventually(t, 5*time.Second, "jobs", func() bool { return len(h.fake.JobIDs()) == 9 })
+	testutil.Eventually(t, 5*time.Second, "jobs", func() bool { return len(h.fake.JobIDs()) == 9 })
 	h.tombstone("tpl-gone")
-	eventually(t, 5*time.Second, "purge", func() bool { return len(h.fake.JobIDs()) == 6 })
+	testutil.Eventually(t, 5*time.Second, "purge", func() bool { return len(h.fake.JobIDs()) == 6 })
 	h.fake.ResetCalls()
 
 	// Same templates again (a touch): nothing to do.
 	h.ctrl.SetTemplates(loadShippedTemplates(t))
-	eventually(t, 5*time.Second, "re-reconciled", func() bool { return h.ctrl.queue.Len() == 0 })
+	testutil.Eventually(t, 5*time.Second, "re-reconciled", func() bool { return h.ctrl.queue.Len() == 0 })
 	if n := len(h.fake.CallsOf("register")); n != 0 {
 		t.Fatalf("an unchanged template set caused %d registers", n)
 	}
@@ -250,7 +251,7 @@ func TestTemplateChangeReappliesToLiveClientsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.ctrl.SetTemplates(ts)
-	eventually(t, 5*time.Second, "6 jobs re-registered", func() bool { return len(h.fake.CallsOf("register")) == 6 })
+	testutil.Eventually(t, 5*time.Second, "6 jobs re-registered", func() bool { return len(h.fake.CallsOf("register")) == 6 })
 	for _, c := range h.fake.CallsOf("register") {
 		if strings.Contains(string(c.Body), "tpl-gone") {
 			t.Fatal("a deregistered client got jobs on template change")
@@ -264,17 +265,17 @@ func TestResyncRestoresJobsRemovedBehindItsBack(t *testing.T) {
 	for _, id := range []string{"rs-1", "rs-2", "rs-3"} {
 		h.register(id)
 	}
-	eventually(t, 5*time.Second, "jobs", func() bool { return len(h.fake.JobIDs()) == 9 })
-	eventually(t, 5*time.Second, "a resync with nothing to do", func() bool { return len(h.fake.CallsOf("list")) >= 3 })
+	testutil.Eventually(t, 5*time.Second, "jobs", func() bool { return len(h.fake.JobIDs()) == 9 })
+	testutil.Eventually(t, 5*time.Second, "a resync with nothing to do", func() bool { return len(h.fake.CallsOf("list")) >= 3 })
 	h.fake.ResetCalls()
-	eventually(t, 5*time.Second, "two more resyncs", func() bool { return len(h.fake.CallsOf("list")) >= 2 })
+	testutil.Eventually(t, 5*time.Second, "two more resyncs", func() bool { return len(h.fake.CallsOf("list")) >= 2 })
 	for _, c := range h.fake.Calls() {
 		if c.Op() != "list" {
 			t.Fatalf("a resync of healthy clients called Nomad: %s %s", c.Method, c.Path)
 		}
 	}
 	h.fake.Remove("kg-log-normalizer-rs-2")
-	eventually(t, 5*time.Second, "the removed job restored", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the removed job restored", func() bool {
 		_, ok := h.fake.Job("kg-log-normalizer-rs-2")
 		return ok
 	})

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kgrca/kgplane/internal/testutil"
 )
 
 func writeFile(t testing.TB, path, s string) {
@@ -20,7 +22,7 @@ func TestBadInputNeverReachesNomad(t *testing.T) {
 	h := newHarness(t, nil, time.Minute)
 	h.ctrl.CaughtUp()
 	h.register("known-1")
-	eventually(t, 5*time.Second, "known client's jobs", func() bool { return len(h.fake.JobIDs()) == 3 })
+	testutil.Eventually(t, 5*time.Second, "known client's jobs", func() bool { return len(h.fake.JobIDs()) == 3 })
 	h.fake.ResetCalls()
 
 	long := "a" + strings.Repeat("b", 63)
@@ -78,7 +80,7 @@ func TestBadInputNeverReachesNomad(t *testing.T) {
 		})
 	}
 	// Give any wrongly queued work the chance to reach Nomad, then check none did.
-	eventually(t, 5*time.Second, "queue drained", func() bool { return h.ctrl.queue.Len() == 0 })
+	testutil.Eventually(t, 5*time.Second, "queue drained", func() bool { return h.ctrl.queue.Len() == 0 })
 	for _, c := range h.fake.Calls() {
 		if c.Op() != "list" {
 			t.Errorf("bad input reached Nomad: %s %s %s", c.Method, c.Path, c.Body)

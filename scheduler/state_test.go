@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kgrca/kgplane/internal/testutil"
 )
 
 func TestRegistryTransitions(t *testing.T) {
@@ -145,7 +147,7 @@ func TestWorkQueueRetryBacksOffExponentially(t *testing.T) {
 			t.Fatalf("retry %d: delay %s, want %s", i, d, w)
 		}
 	}
-	eventually(t, time.Second, "retried key queued", func() bool { return q.Len() == 1 })
+	testutil.Eventually(t, time.Second, "retried key queued", func() bool { return q.Len() == 1 })
 	q.Forget("k")
 	if d := q.Retry("k"); d != 10*time.Millisecond {
 		t.Fatalf("after Forget: delay %s, want the base", d)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/nomad"
 )
 
@@ -70,7 +71,7 @@ func TestWatchTemplatesReloadsValidEditsAndKeepsLastGoodSet(t *testing.T) {
 	// first write, so keep touching the file until the reload shows up.
 	edited := strings.Replace(string(src), "memory = var.memory", "memory = var.memory + 64", 1)
 	lastWrite := time.Time{}
-	eventually(t, 5*time.Second, "a valid edit reloaded", func() bool {
+	testutil.Eventually(t, 5*time.Second, "a valid edit reloaded", func() bool {
 		if time.Since(lastWrite) > 500*time.Millisecond { // well past the debounce
 			writeFile(t, path, edited)
 			lastWrite = time.Now()
@@ -89,7 +90,7 @@ func TestWatchTemplatesReloadsValidEditsAndKeepsLastGoodSet(t *testing.T) {
 	// A broken edit is refused with file:line:col and nothing is handed over.
 	sets, _ := target.counts()
 	writeFile(t, path, edited+"\njob \"broken\" {\n")
-	eventually(t, 5*time.Second, "a broken edit rejected", func() bool { _, e := target.counts(); return e >= 1 })
+	testutil.Eventually(t, 5*time.Second, "a broken edit rejected", func() bool { _, e := target.counts(); return e >= 1 })
 	if n, _ := target.counts(); n != sets {
 		t.Fatal("a broken template set was handed over")
 	}
@@ -102,8 +103,8 @@ func TestWatchTemplatesReloadsValidEditsAndKeepsLastGoodSet(t *testing.T) {
 
 	// SIGHUP reloads at once (the file is fixed first).
 	writeFile(t, path, string(src))
-	eventually(t, 5*time.Second, "fixed file reloaded", func() bool { n, _ := target.counts(); return n > sets })
+	testutil.Eventually(t, 5*time.Second, "fixed file reloaded", func() bool { n, _ := target.counts(); return n > sets })
 	before, _ := target.counts()
 	hup <- os.Interrupt
-	eventually(t, 5*time.Second, "SIGHUP reload", func() bool { n, _ := target.counts(); return n > before })
+	testutil.Eventually(t, 5*time.Second, "SIGHUP reload", func() bool { n, _ := target.counts(); return n > before })
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kgrca/kgplane/internal/nomadagent"
 	"github.com/kgrca/kgplane/internal/testinfra"
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
@@ -58,7 +59,7 @@ neo4j_isolation = "shared"
 	e.register(t, id)
 	e.beat(t, id)
 	jobs := []string{"kg-event-normalizer-" + id, "kg-log-normalizer-" + id, "kg-graph-builder-" + id}
-	eventually(t, 3*time.Minute, "three allocations running", func() bool {
+	testutil.Eventually(t, 3*time.Minute, "three allocations running", func() bool {
 		for _, j := range jobs {
 			if agent.RunningAllocs(j) != 1 {
 				return false
@@ -68,7 +69,7 @@ neo4j_isolation = "shared"
 	})
 	// The workers are really up: each joined its per-client consumer group.
 	groups := []string{"event-normalizer-" + id, "log-normalizer-" + id, "graph-builder-" + id}
-	eventually(t, 2*time.Minute, "the workers' consumer groups to have a member", func() bool {
+	testutil.Eventually(t, 2*time.Minute, "the workers' consumer groups to have a member", func() bool {
 		ds, err := admin.DescribeConsumerGroups(groups)
 		if err != nil || len(ds) != len(groups) {
 			return false
@@ -94,7 +95,7 @@ neo4j_isolation = "shared"
 
 	// A tombstone: the jobs go away for real.
 	e.send(t, e.registry, id, nil)
-	eventually(t, time.Minute, "jobs purged from Nomad", func() bool {
+	testutil.Eventually(t, time.Minute, "jobs purged from Nomad", func() bool {
 		for _, j := range jobs {
 			if agent.JobExists(j) {
 				return false

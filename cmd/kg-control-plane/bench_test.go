@@ -23,6 +23,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kgrca/kgplane/internal/fakenomad"
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
@@ -208,7 +209,7 @@ func TestBenchControlPlane(t *testing.T) {
 	for _, id := range ids {
 		sentAt[id] = sendAsync(e.registry, id, regVal(id), 1)
 	}
-	eventually(t, 10*time.Minute, "every client's jobs registered", func() bool {
+	testutil.Eventually(t, 10*time.Minute, "every client's jobs registered", func() bool {
 		jt.mu.Lock()
 		defer jt.mu.Unlock()
 		return len(jt.registered) == clients && func() bool {
@@ -237,17 +238,17 @@ func TestBenchControlPlane(t *testing.T) {
 		id := fmt.Sprintf("paced-%04d", i)
 		pacedSent[id] = sendAsync(e.registry, id, regVal(id), 1)
 		deadline := time.Now().Add(200 * time.Millisecond)
-		eventually(t, time.Second, "pace", func() bool { return !time.Now().Before(deadline) })
+		testutil.Eventually(t, time.Second, "pace", func() bool { return !time.Now().Before(deadline) })
 	}
 	for id, s := range pacedSent {
-		eventually(t, 30*time.Second, "paced client's jobs", func() bool { _, ok := jt.doneAt(jt.registered, id); return ok })
+		testutil.Eventually(t, 30*time.Second, "paced client's jobs", func() bool { _, ok := jt.doneAt(jt.registered, id); return ok })
 		at, _ := jt.doneAt(jt.registered, id)
 		paced = append(paced, at.Sub(s))
 		silMu.Lock()
 		silenced[id] = true // paced clients never heartbeat: they go stale, not measured
 		silMu.Unlock()
 	}
-	eventually(t, 2*time.Minute, "a 90 s steady window", func() bool { return time.Since(steadyStart) >= 90*time.Second })
+	testutil.Eventually(t, 2*time.Minute, "a 90 s steady window", func() bool { return time.Since(steadyStart) >= 90*time.Second })
 	m1 := scrape(t, p.addr)
 	steady := time.Since(steadyStart)
 	cpu := m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]
@@ -266,7 +267,7 @@ func TestBenchControlPlane(t *testing.T) {
 	silMu.Unlock()
 	var staleLat []time.Duration
 	for _, id := range silent {
-		eventually(t, threshold+hbEvery+time.Minute, "silent client purged", func() bool { _, ok := jt.doneAt(jt.purged, id); return ok })
+		testutil.Eventually(t, threshold+hbEvery+time.Minute, "silent client purged", func() bool { _, ok := jt.doneAt(jt.purged, id); return ok })
 		at, _ := jt.doneAt(jt.purged, id)
 		lhMu.Lock()
 		deadline := lastHB[id].Add(threshold)

@@ -24,19 +24,9 @@ import (
 
 	"github.com/kgrca/kgplane/internal/fakenomad"
 	"github.com/kgrca/kgplane/internal/testinfra"
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
-
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
-}
 
 func buildBinary(t *testing.T) string {
 	t.Helper()
@@ -188,29 +178,12 @@ func (h *heartbeater) stop() { h.cancel(); <-h.done }
 type plane struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *logSink
-}
-
-type logSink struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs *testutil.SyncBuffer
 }
 
 func startPlane(t *testing.T, bin string, e *kafkaEnv, nomadURL string, threshold string, extraEnv ...string) *plane {
 	t.Helper()
-	p := &plane{addr: freeAddr(t), logs: &logSink{}}
+	p := &plane{addr: freeAddr(t), logs: &testutil.SyncBuffer{}}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(os.Environ(),
 		"KAFKA_BROKERS="+strings.Join(e.brokers, ","),
@@ -237,7 +210,7 @@ func startPlane(t *testing.T, bin string, e *kafkaEnv, nomadURL string, threshol
 			t.Logf("control plane log:\n%s", p.logs.String())
 		}
 	})
-	eventually(t, 30*time.Second, "the control plane to be ready", p.ready)
+	testutil.Eventually(t, 30*time.Second, "the control plane to be ready", p.ready)
 	return p
 }
 
@@ -282,14 +255,14 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 	start := time.Now()
 	e.register(t, "life-a")
 	hb.set("life-a", true)
-	eventually(t, 10*time.Second, "life-a's jobs", func() bool { return jobsOf(fake, "life-a") == 3 })
+	testutil.Eventually(t, 10*time.Second, "life-a's jobs", func() bool { return jobsOf(fake, "life-a") == 3 })
 	t.Logf("registration → 3 jobs registered: %s", time.Since(start))
 
 	// heartbeats keep them; a client that never heartbeats goes stale
 	silentAt := time.Now()
 	e.register(t, "life-silent")
-	eventually(t, 10*time.Second, "life-silent's jobs", func() bool { return jobsOf(fake, "life-silent") == 3 })
-	eventually(t, threshold+5*time.Second, "life-silent purged", func() bool { return jobsOf(fake, "life-silent") == 0 })
+	testutil.Eventually(t, 10*time.Second, "life-silent's jobs", func() bool { return jobsOf(fake, "life-silent") == 3 })
+	testutil.Eventually(t, threshold+5*time.Second, "life-silent purged", func() bool { return jobsOf(fake, "life-silent") == 0 })
 	if d := time.Since(silentAt); d < threshold {
 		t.Fatalf("silent client purged after %s, before the %s threshold", d, threshold)
 	}
@@ -301,13 +274,13 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 	// tombstone → purged at once; re-register → submitted again
 	e.register(t, "life-tomb")
 	hb.set("life-tomb", true)
-	eventually(t, 10*time.Second, "life-tomb's jobs", func() bool { return jobsOf(fake, "life-tomb") == 3 })
+	testutil.Eventually(t, 10*time.Second, "life-tomb's jobs", func() bool { return jobsOf(fake, "life-tomb") == 3 })
 	start = time.Now()
 	e.send(t, e.registry, "life-tomb", nil)
-	eventually(t, 2*time.Second, "life-tomb purged by its tombstone", func() bool { return jobsOf(fake, "life-tomb") == 0 })
+	testutil.Eventually(t, 2*time.Second, "life-tomb purged by its tombstone", func() bool { return jobsOf(fake, "life-tomb") == 0 })
 	t.Logf("tombstone → purged: %s", time.Since(start))
 	e.register(t, "life-tomb")
-	eventually(t, 10*time.Second, "life-tomb re-registered", func() bool { return jobsOf(fake, "life-tomb") == 3 })
+	testutil.Eventually(t, 10*time.Second, "life-tomb re-registered", func() bool { return jobsOf(fake, "life-tomb") == 3 })
 
 	// Bad records on the real topics never crash the process nor reach Nomad.
 	before := len(fake.CallsOf("register"))
@@ -319,21 +292,21 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 	// Kill the control plane mid-way. While it is down, life-a keeps heartbeating
 	// and life-doomed (registered just before) stays silent past its deadline.
 	e.register(t, "life-doomed")
-	eventually(t, 10*time.Second, "life-doomed's jobs", func() bool { return jobsOf(fake, "life-doomed") == 3 })
+	testutil.Eventually(t, 10*time.Second, "life-doomed's jobs", func() bool { return jobsOf(fake, "life-doomed") == 3 })
 	if n := len(fake.CallsOf("register")); n != before+3 {
 		t.Fatalf("bad records caused %d registers", n-before-3)
 	}
 	p.kill(t)
 	downAt := time.Now()
-	eventually(t, 2*threshold, "downtime past life-doomed's deadline", func() bool { return time.Since(downAt) > threshold })
+	testutil.Eventually(t, 2*threshold, "downtime past life-doomed's deadline", func() bool { return time.Since(downAt) > threshold })
 	fake.ResetCalls()
 
 	p = startPlane(t, bin, e, fake.URL, "0.05")
-	eventually(t, 10*time.Second, "life-doomed purged after restart", func() bool { return jobsOf(fake, "life-doomed") == 0 })
+	testutil.Eventually(t, 10*time.Second, "life-doomed purged after restart", func() bool { return jobsOf(fake, "life-doomed") == 0 })
 	// Watch a full resync interval go by: healthy clients' jobs are neither
 	// purged nor changed.
 	resyncs := time.Now()
-	eventually(t, 10*time.Second, "a resync after restart", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a resync after restart", func() bool {
 		return time.Since(resyncs) > 3*time.Second && len(fake.CallsOf("list")) >= 2
 	})
 	for _, c := range fake.Calls() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/eventnorm"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
@@ -157,7 +158,7 @@ var metricsAddrRE = regexp.MustCompile(`msg="metrics listening" .*addr=(\S+)`)
 func (p *proc) metricsAddr(t *testing.T) string {
 	t.Helper()
 	var addr string
-	kafkatest.Eventually(t, 10*time.Second, "the metrics address in the log", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the metrics address in the log", func() bool {
 		m := metricsAddrRE.FindStringSubmatch(p.log())
 		if m != nil {
 			addr = m[1]
@@ -221,7 +222,7 @@ func TestEventNormalizerSurvivesSIGKILL(t *testing.T) {
 
 	env := []string{"CLIENT_ID=" + client, "KAFKA_BROKERS=" + strings.Join(brokers, ","), "KG_TOPIC_SUFFIX=" + sfx, "LOG_LEVEL=info"}
 	w1 := startWorker(t, kafkaio.RoleEventNormalizer, env...)
-	kafkatest.Eventually(t, 60*time.Second, "first outputs", func() bool { return highWatermark(t, kc, out, outPart) > 0 })
+	testutil.Eventually(t, 60*time.Second, "first outputs", func() bool { return highWatermark(t, kc, out, outPart) > 0 })
 	if err := w1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestEventNormalizerSurvivesSIGKILL(t *testing.T) {
 	}
 
 	var recs []*sarama.ConsumerMessage
-	kafkatest.Eventually(t, 120*time.Second, "every input in the output", func() bool {
+	testutil.Eventually(t, 120*time.Second, "every input in the output", func() bool {
 		if highWatermark(t, kc, out, outPart) < int64(len(wantIDs)) {
 			return false
 		}
@@ -326,7 +327,7 @@ func rewindGroup(t *testing.T, kc sarama.Client, group, topic string, partition 
 	if err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Eventually(t, 30*time.Second, "the killed member leaves the group", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the killed member leaves the group", func() bool {
 		d, err := admin.DescribeConsumerGroups([]string{group})
 		return err == nil && len(d) == 1 && d[0].State == "Empty"
 	})
@@ -378,7 +379,7 @@ func TestLogNormalizerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kc.Close()
-	kafkatest.Eventually(t, 60*time.Second, "2 outputs and 1 dead letter", func() bool {
+	testutil.Eventually(t, 60*time.Second, "2 outputs and 1 dead letter", func() bool {
 		return highWatermark(t, kc, out, 0) >= 2 && highWatermark(t, kc, dlq, 0) >= 1
 	})
 	recs := kafkatest.ReadAll(t, brokers, out)

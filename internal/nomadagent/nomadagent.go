@@ -17,40 +17,23 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
+	"github.com/kgrca/kgplane/internal/testutil"
 )
 
 // Agent is a running dev agent.
 type Agent struct {
 	Addr string // http://127.0.0.1:PORT
 	API  *api.Client
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 }
 
 // Output is what the agent printed so far.
 func (a *Agent) Output() string { return a.out.String() }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
@@ -114,7 +97,7 @@ func Start(t testing.TB) *Agent {
 	if err := os.WriteFile(cfgPath, []byte(Config(filepath.Join(dir, "data"), ports[0], ports[1], ports[2])), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	cmd := exec.Command(bin, "agent", "-dev", "-bind=127.0.0.1", "-network-interface=lo", "-config="+cfgPath)
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, so the task executors it forks are stopped with it.

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kgrca/kgplane/internal/testinfra"
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 )
@@ -171,7 +172,7 @@ func TestBenchEndToEndLatency(t *testing.T) {
 	// Wait until the consumer owns the partition: one warm-up record.
 	warm := benchEvents(client, client+"-warm", 1, time.Now())
 	produceAt(t, brokers, topics.Events, warm)
-	eventually(t, 60*time.Second, "the warm-up event", func() bool { mu.Lock(); defer mu.Unlock(); return len(lat) == 1 })
+	testutil.Eventually(t, 60*time.Second, "the warm-up event", func() bool { mu.Lock(); defer mu.Unlock(); return len(lat) == 1 })
 	mu.Lock()
 	lat = lat[:0]
 	mu.Unlock()
@@ -203,7 +204,7 @@ func TestBenchEndToEndLatency(t *testing.T) {
 	tick.Stop()
 	sent := time.Since(begin)
 	p.AsyncClose()
-	eventually(t, 2*time.Minute, "every event in the graph", func() bool { mu.Lock(); defer mu.Unlock(); return len(lat) >= n })
+	testutil.Eventually(t, 2*time.Minute, "every event in the graph", func() bool { mu.Lock(); defer mu.Unlock(); return len(lat) >= n })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,12 +24,6 @@ import (
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 )
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	kafkatest.Eventually(t, timeout, what, cond)
-}
-
 // uniqueClient returns a fresh valid client id.
 func uniqueClient(prefix string) string {
 	return prefix + "-" + strings.TrimPrefix(kafkatest.Suffix(), ".")

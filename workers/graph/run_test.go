@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kgrca/kgplane/internal/testinfra"
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 )
@@ -68,11 +69,11 @@ func TestRunConsumesKafkaIntoTheGraph(t *testing.T) {
 	stop := kafkatest.Run(t, func(ctx context.Context) error {
 		return Run(ctx, runConfig(client, uri, brokers, topics), reg, quietLog())
 	})
-	eventually(t, 60*time.Second, "the incident's CAUSES edges", func() bool {
+	testutil.Eventually(t, 60*time.Second, "the incident's CAUSES edges", func() bool {
 		return slices.Equal(causes(t, d, client), in.want)
 	})
 	var dead []*sarama.ConsumerMessage
-	eventually(t, 30*time.Second, "the dead letter", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the dead letter", func() bool {
 		dead = kafkatest.ReadAll(t, brokers, topics.DeadLetter)
 		return len(dead) > 0
 	})
@@ -189,14 +190,14 @@ func TestNeo4jOutageLosesNothing(t *testing.T) {
 	stop := kafkatest.Run(t, func(ctx context.Context) error {
 		return Run(ctx, runConfig(client, own.uri, brokers, topics), reg, quietLog())
 	})
-	eventually(t, 60*time.Second, "the first half in the graph", func() bool {
+	testutil.Eventually(t, 60*time.Second, "the first half in the graph", func() bool {
 		return len(causes(t, d, client)) == 2 // NodeNotReady → both evictions
 	})
 
 	own.do("stop")
 	down := time.Now()
 	produce(t, brokers, topics, slices.Concat(phases[2], phases[3]))
-	eventually(t, 30*time.Second, "the builder retrying against the stopped Neo4j", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the builder retrying against the stopped Neo4j", func() bool {
 		return metricValue(t, reg, "kg_graph_write_retries_total", "unavailable") > 0
 	})
 	// Keep it down for the 20 s the scenario asks for; the builder must neither
@@ -207,7 +208,7 @@ func TestNeo4jOutageLosesNothing(t *testing.T) {
 		t.Fatal(ctx.Err())
 	}
 	own.do("start")
-	eventually(t, 90*time.Second, "the whole incident after the restart", func() bool {
+	testutil.Eventually(t, 90*time.Second, "the whole incident after the restart", func() bool {
 		got, err := tryCauses(d, client)
 		return err == nil && slices.Equal(got, in.want)
 	})
@@ -252,7 +253,7 @@ func TestRestartedBuilderLinksToEarlierEvents(t *testing.T) {
 	stop := kafkatest.Run(t, func(ctx context.Context) error {
 		return Run(ctx, runConfig(client, uri, brokers, topics), prometheus.NewRegistry(), quietLog())
 	})
-	eventually(t, 60*time.Second, "the first half in the graph", func() bool { return len(causes(t, d, client)) == 2 })
+	testutil.Eventually(t, 60*time.Second, "the first half in the graph", func() bool { return len(causes(t, d, client)) == 2 })
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -263,7 +264,7 @@ func TestRestartedBuilderLinksToEarlierEvents(t *testing.T) {
 	stop = kafkatest.Run(t, func(ctx context.Context) error {
 		return Run(ctx, runConfig(client, uri, brokers, topics), reg, quietLog())
 	})
-	eventually(t, 60*time.Second, "the whole incident", func() bool { return slices.Equal(causes(t, d, client), in.want) })
+	testutil.Eventually(t, 60*time.Second, "the whole incident", func() bool { return slices.Equal(causes(t, d, client), in.want) })
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 )
@@ -105,7 +106,7 @@ func TestConsumerReadsOnlyTheClientPartitionAndTheSeedModelReadsEverything(t *te
 		kafkatest.Run(t, func(ctx context.Context) error { return cons.Run(ctx, col.handle) })
 	}
 	for _, c := range clients {
-		kafkatest.Eventually(t, 60*time.Second, c+" receives its records", func() bool { return cols[c].len() >= perClient })
+		testutil.Eventually(t, 60*time.Second, c+" receives its records", func() bool { return cols[c].len() >= perClient })
 	}
 	oursFetched := 0
 	for _, c := range clients {
@@ -115,7 +116,7 @@ func TestConsumerReadsOnlyTheClientPartitionAndTheSeedModelReadsEverything(t *te
 		}
 		m := mets[c]
 		// Skipped records are counted when their batch is flushed.
-		kafkatest.Eventually(t, 10*time.Second, c+" counts the records it skipped", func() bool {
+		testutil.Eventually(t, 10*time.Second, c+" counts the records it skipped", func() bool {
 			return int(kafkatest.Sum(m.RecordsIn)+kafkatest.Sum(m.RecordsSkipped)) == perPartition[kafkaio.PartitionFor(c, partitions)]
 		})
 		fetched := int(kafkatest.Sum(m.RecordsIn) + kafkatest.Sum(m.RecordsSkipped))
@@ -132,7 +133,7 @@ func TestConsumerReadsOnlyTheClientPartitionAndTheSeedModelReadsEverything(t *te
 	defer admin.Close()
 	for _, c := range clients {
 		p := kafkaio.PartitionFor(c, partitions)
-		kafkatest.Eventually(t, 10*time.Second, c+" commits to the end of its partition", func() bool {
+		testutil.Eventually(t, 10*time.Second, c+" commits to the end of its partition", func() bool {
 			offs, err := admin.ListConsumerGroupOffsets(kafkaio.GroupID("event-normalizer", c), map[string][]int32{topic: {p}})
 			return err == nil && offs.GetBlock(topic, p) != nil && offs.GetBlock(topic, p).Offset == int64(perPartition[p])
 		})
@@ -161,7 +162,7 @@ func TestConsumerReadsOnlyTheClientPartitionAndTheSeedModelReadsEverything(t *te
 			return nil
 		})
 	}
-	kafkatest.Eventually(t, 60*time.Second, "seed groups fetch everything", func() bool { return seedFetched.Load() >= int64(total*len(clients)) })
+	testutil.Eventually(t, 60*time.Second, "seed groups fetch everything", func() bool { return seedFetched.Load() >= int64(total*len(clients)) })
 	t.Logf("records produced %d; fetched: ours %d (amplification %.2f), seed %d (amplification %.2f)",
 		total, oursFetched, float64(oursFetched)/float64(total), seedFetched.Load(), float64(seedFetched.Load())/float64(total))
 	wantOurs := 0
@@ -217,7 +218,7 @@ func TestConsumerFencing(t *testing.T) {
 	// sees concurrent members, not a hand-over.
 	waitStable(t, brokers, group, 2)
 	want := produceInterleaved(t, brokers, topic, []string{client}, 100, 0)[client]
-	kafkatest.Eventually(t, 60*time.Second, "all records received", func() bool { return a.len()+b.len() >= len(want) })
+	testutil.Eventually(t, 60*time.Second, "all records received", func() bool { return a.len()+b.len() >= len(want) })
 	if a.len() > 0 && b.len() > 0 {
 		t.Fatalf("both members received records (%d and %d): no fencing", a.len(), b.len())
 	}
@@ -234,7 +235,7 @@ func TestConsumerFencing(t *testing.T) {
 		t.Fatalf("stopping the active member: %v", err)
 	}
 	more := produceInterleaved(t, brokers, topic, []string{client}, 20, 100)[client]
-	kafkatest.Eventually(t, 60*time.Second, "the standby takes over", func() bool { return standby.len() >= len(more) })
+	testutil.Eventually(t, 60*time.Second, "the standby takes over", func() bool { return standby.len() >= len(more) })
 	if got := strings.Join(standby.keys(), ","); got != strings.Join(more, ",") {
 		t.Fatalf("standby received %v, want exactly the records after the committed offset %v", standby.keys(), more)
 	}
@@ -267,7 +268,7 @@ func TestConsumerHandlerErrorCommitsNothing(t *testing.T) {
 	stop := kafkatest.Run(t, func(ctx context.Context) error {
 		return newConsumer(t, brokers, "graph-builder", client, nil, topic).Run(ctx, col.handle)
 	})
-	kafkatest.Eventually(t, 60*time.Second, "redelivery", func() bool { return col.len() >= len(want) })
+	testutil.Eventually(t, 60*time.Second, "redelivery", func() bool { return col.len() >= len(want) })
 	if got := strings.Join(col.keys(), ","); got != strings.Join(want, ",") {
 		t.Fatalf("after a failed batch got %v, want all %d records again", col.keys(), len(want))
 	}
@@ -280,7 +281,7 @@ func TestConsumerHandlerErrorCommitsNothing(t *testing.T) {
 	kafkatest.Run(t, func(ctx context.Context) error {
 		return newConsumer(t, brokers, "graph-builder", client, nil, topic).Run(ctx, col2.handle)
 	})
-	kafkatest.Eventually(t, 60*time.Second, "resume", func() bool { return col2.len() >= len(more) })
+	testutil.Eventually(t, 60*time.Second, "resume", func() bool { return col2.len() >= len(more) })
 	if got := strings.Join(col2.keys(), ","); got != strings.Join(more, ",") {
 		t.Fatalf("after restart got %v, want only the records after the committed offset %v", col2.keys(), more)
 	}
@@ -429,10 +430,10 @@ func TestConsumerFencedMemberCannotCommit(t *testing.T) {
 			return ctx.Err()
 		})
 	})
-	kafkatest.Eventually(t, 60*time.Second, "B takes the partition from the stuck A", func() bool { return bGot.Load() >= int32(len(want)) })
+	testutil.Eventually(t, 60*time.Second, "B takes the partition from the stuck A", func() bool { return bGot.Load() >= int32(len(want)) })
 
 	close(release) // A returns nil now and commits with its old generation
-	kafkatest.Eventually(t, 30*time.Second, "A's commit rejected as fenced", func() bool {
+	testutil.Eventually(t, 30*time.Second, "A's commit rejected as fenced", func() bool {
 		return kafkatest.Sum(mA.Errors.WithLabelValues("fenced")) >= 1
 	})
 	admin, err := sarama.NewClusterAdmin(brokers, kafkatest.Config())
@@ -458,7 +459,7 @@ func waitStable(t *testing.T, brokers []string, group string, n int) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	kafkatest.Eventually(t, 30*time.Second, fmt.Sprintf("group %s stable with %d members", group, n), func() bool {
+	testutil.Eventually(t, 30*time.Second, fmt.Sprintf("group %s stable with %d members", group, n), func() bool {
 		d, err := admin.DescribeConsumerGroups([]string{group})
 		return err == nil && len(d) == 1 && d[0].State == "Stable" && len(d[0].Members) == n
 	})

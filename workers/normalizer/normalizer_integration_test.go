@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 	"github.com/kgrca/kgplane/workers/normalizer"
@@ -99,7 +100,7 @@ func TestNormalizersShareATopicEachOutputsOnlyItsClient(t *testing.T) {
 		mets[c] = kafkaio.NewMetrics(nil, kafkaio.RoleEventNormalizer)
 		start(t, brokers, tp, c, mets[c])
 	}
-	kafkatest.Eventually(t, 90*time.Second, "all outputs", func() bool {
+	testutil.Eventually(t, 90*time.Second, "all outputs", func() bool {
 		for _, c := range clients {
 			if kafkatest.Sum(mets[c].RecordsOut) < perClient {
 				return false
@@ -168,7 +169,7 @@ func TestNormalizerDeadLetters(t *testing.T) {
 
 	m := kafkaio.NewMetrics(nil, kafkaio.RoleEventNormalizer)
 	start(t, brokers, tp, client, m)
-	kafkatest.Eventually(t, 60*time.Second, "outputs and dead letters", func() bool {
+	testutil.Eventually(t, 60*time.Second, "outputs and dead letters", func() bool {
 		return kafkatest.Sum(m.RecordsOut) >= 3 && kafkatest.Sum(m.DeadLettered) >= 6
 	})
 	var wantOut []string
@@ -227,7 +228,7 @@ func TestNormalizerRedeliveryIsByteIdentical(t *testing.T) {
 	for round := 1; round <= 2; round++ {
 		m := kafkaio.NewMetrics(nil, kafkaio.RoleEventNormalizer)
 		stop := start(t, brokers, tp, client, m)
-		kafkatest.Eventually(t, 60*time.Second, "round done", func() bool { return kafkatest.Sum(m.RecordsOut) >= 50 })
+		testutil.Eventually(t, 60*time.Second, "round done", func() bool { return kafkatest.Sum(m.RecordsOut) >= 50 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}

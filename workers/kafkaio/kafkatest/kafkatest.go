@@ -123,20 +123,6 @@ func ReadAll(t testing.TB, brokers []string, topic string) []*sarama.ConsumerMes
 	return out
 }
 
-// Eventually polls cond every 50ms until it holds or timeout passes.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
 // Run starts fn in a goroutine under a cancelable context and returns a stop
 // function that cancels it and returns fn's error; the test's cleanup stops it
 // too.
