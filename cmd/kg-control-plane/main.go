@@ -149,22 +149,11 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.logFormat)
 	}
-	if c.brokerList = splitList(c.brokers); len(c.brokerList) == 0 {
+	if c.brokerList = kafkaio.ParseBrokers(c.brokers); len(c.brokerList) == 0 {
 		return c, fmt.Errorf("KAFKA_BROKERS is empty: want host:port[,host:port...]")
 	}
 	c.brokers = strings.Join(c.brokerList, ",")
 	return c, nil
-}
-
-// splitList splits a comma-separated setting, dropping spaces and empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func newLogger(c config, w io.Writer) *slog.Logger {

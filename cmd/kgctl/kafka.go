@@ -34,19 +34,8 @@ type publisher struct {
 	producer sarama.SyncProducer
 }
 
-// splitList splits a comma-separated setting, dropping spaces and empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func newPublisher(brokers string) (*publisher, error) {
-	c, err := sarama.NewClient(splitList(brokers), saramaConfig())
+	c, err := sarama.NewClient(kafkaio.ParseBrokers(brokers), saramaConfig())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Kafka at %s (start it with scripts/kafka.sh start, or set KAFKA_BROKERS): %w", brokers, err)
 	}
@@ -212,7 +201,7 @@ func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Write
 	if *parts <= 0 {
 		return fmt.Errorf("--partitions must be positive")
 	}
-	admin, err := sarama.NewClusterAdmin(splitList(*brokers), saramaConfig())
+	admin, err := sarama.NewClusterAdmin(kafkaio.ParseBrokers(*brokers), saramaConfig())
 	if err != nil {
 		return fmt.Errorf("connecting to Kafka at %s: %w", *brokers, err)
 	}

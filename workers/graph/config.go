@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kgrca/kgplane/clientid"
+	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
 // Isolation says how clients are kept apart in Neo4j.
@@ -78,7 +79,7 @@ func ConfigFrom(getenv func(string) string) (Config, error) {
 	}
 	cfg := Config{
 		ClientID:       get("CLIENT_ID", ""),
-		KafkaBrokers:   splitList(get("KAFKA_BROKERS", "127.0.0.1:9092")),
+		KafkaBrokers:   kafkaio.ParseBrokers(get("KAFKA_BROKERS", "127.0.0.1:9092")),
 		Neo4jURI:       get("NEO4J_URI", "bolt://127.0.0.1:7687"),
 		Neo4jUser:      getenv("NEO4J_USERNAME"),
 		Neo4jPassword:  getenv("NEO4J_PASSWORD"),
@@ -160,14 +161,4 @@ func (c Config) databaseName() string {
 		return c.Database
 	}
 	return c.SharedDatabase
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -154,3 +154,16 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+func TestParseBrokers(t *testing.T) {
+	for in, want := range map[string]string{
+		"a:1":            "a:1",
+		" a:1 , b:2 ,, ": "a:1|b:2",
+		"":               "",
+		" , ":            "",
+	} {
+		if got := strings.Join(ParseBrokers(in), "|"); got != want {
+			t.Errorf("ParseBrokers(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -121,3 +121,15 @@ func EnsureTopics(admin sarama.ClusterAdmin, dataPartitions int32) ([]EnsureResu
 	}
 	return out, nil
 }
+
+// ParseBrokers splits a KAFKA_BROKERS setting ("host:port,host:port"), dropping
+// spaces and empty items, so every binary reads the setting the same way.
+func ParseBrokers(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
