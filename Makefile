@@ -8,7 +8,7 @@ export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 .PHONY: help build run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-normalizers bench-workers bench-graph clean
 
 help: ## this list
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
 
 build: ## build kg-control-plane, kg-worker, kgctl into ./bin
 	@mkdir -p $(BIN)
@@ -24,7 +24,7 @@ test: infra-up vet ## the whole suite: unit, integration (real Kafka and Neo4j),
 test-unit: ## unit tests only (integration tests skip without the services)
 	$(GO) test -count=1 -short ./...
 
-vet:
+vet: ## go vet, gofmt and go mod tidy checks
 	$(GO) vet ./...
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -39,7 +39,7 @@ infra-up: ## start Kafka and Neo4j (downloaded from Maven Central on first use)
 	scripts/infra.sh up
 infra-down: ## stop them, keeping their data
 	scripts/infra.sh down
-infra-status:
+infra-status: ## say whether Kafka and Neo4j answer
 	scripts/infra.sh status
 infra-clean: ## stop them and delete their data
 	scripts/infra.sh clean
@@ -59,5 +59,5 @@ bench-graph: infra-up ## graph builder: batched vs per-event events/s into Neo4j
 
 bench: bench-normalizers bench-workers bench-graph bench-control-plane ## every benchmark (~15 min); copy the numbers into docs/benchmarks.md
 
-clean:
+clean: ## remove ./bin
 	rm -rf $(BIN)

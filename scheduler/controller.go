@@ -110,6 +110,7 @@ type Controller struct {
 	staleAt   map[string]time.Time // deadline of clients whose purge is pending, for the delay metric
 
 	ready     atomic.Bool
+	waiting   atomic.Pointer[string] // what readiness waits for, for /readyz
 	caughtUp  chan struct{}
 	caughtOne sync.Once
 }
@@ -139,7 +140,18 @@ func New(cfg Config, nm Nomad, templates *nomad.TemplateSet, log *slog.Logger, r
 		caughtUp:  make(chan struct{}),
 	}
 	c.metrics = newMetrics(reg, c)
+	c.setWaiting("reading the registry and recent heartbeats from Kafka")
 	return c, nil
+}
+
+func (c *Controller) setWaiting(s string) { c.waiting.Store(&s) }
+
+// Waiting says what the controller waits for before it is ready ("" when ready).
+func (c *Controller) Waiting() string {
+	if c.ready.Load() {
+		return ""
+	}
+	return *c.waiting.Load()
 }
 
 // HandleRegistry applies one cluster.registry record (value nil = tombstone)
@@ -349,6 +361,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	case <-c.caughtUp:
 	}
 	c.log.Info("registry caught up", c.phaseCounts()...)
+	c.setWaiting("listing Nomad's jobs")
 	// Adopt what Nomad has before deciding anything: until a list succeeds we do
 	// not know which jobs exist, so nothing is submitted or purged.
 	for backoff := c.cfg.RetryBase; ; backoff = min(2*backoff, 30*time.Second) {
@@ -357,6 +370,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			break
 		}
 		c.log.Error("listing Nomad jobs failed; retrying (is Nomad reachable at NOMAD_ADDR?)", "error", err, "retry_in", backoff)
+		c.setWaiting("Nomad to list its jobs (check NOMAD_ADDR): " + err.Error())
 		select {
 		case <-ctx.Done():
 			return nil

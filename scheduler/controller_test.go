@@ -2,7 +2,9 @@ package scheduler
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -284,4 +286,31 @@ func TestResyncRestoresJobsRemovedBehindItsBack(t *testing.T) {
 			t.Errorf("resync resubmitted a job of a client that had all its jobs: %s", c.Body)
 		}
 	}
+}
+
+func TestReadyzSaysWhatItWaitsFor(t *testing.T) {
+	fake := fakenomad.New()
+	defer fake.Close()
+	fake.FailNext("list", http.StatusInternalServerError, http.StatusInternalServerError, http.StatusInternalServerError)
+	h := newHarness(t, fake, time.Minute)
+	srv := httptest.NewServer(h.ctrl.Handler(h.reg))
+	defer srv.Close()
+	readyz := func() (int, string) {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "reading the registry") {
+		t.Fatalf("before catch-up: %d %q", code, body)
+	}
+	h.ctrl.CaughtUp()
+	testutil.Eventually(t, 5*time.Second, "readyz to name Nomad", func() bool {
+		code, body := readyz()
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "Nomad to list its jobs") && strings.Contains(body, "500")
+	})
+	testutil.Eventually(t, 10*time.Second, "ready once Nomad answers", func() bool { code, _ := readyz(); return code == http.StatusOK })
 }

@@ -21,7 +21,7 @@ func (c *Controller) Handler(g prometheus.Gatherer) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !c.Ready() {
-			http.Error(w, "not ready: reading the registry and recent heartbeats, or waiting for Nomad to list its jobs", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: waiting for "+c.Waiting(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))
@@ -32,9 +32,10 @@ func (c *Controller) Handler(g prometheus.Gatherer) http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.Encode(struct {
-			Ready   bool           `json:"ready"`
-			Clients []ClientStatus `json:"clients"`
-		}{c.Ready(), c.Clients()})
+			Ready      bool           `json:"ready"`
+			WaitingFor string         `json:"waiting_for,omitempty"`
+			Clients    []ClientStatus `json:"clients"`
+		}{c.Ready(), c.Waiting(), c.Clients()})
 	})
 	return mux
 }

@@ -86,7 +86,8 @@ cat >&2 <<MSG
     bin/kgctl register --client af-9 --cluster-name demo
     bin/kgctl heartbeat --client af-9 --every 30s
     bin/kgctl clients
-  Ctrl-C stops the control plane$( [ -n "$agent_pid" ] && echo " and the Nomad dev agent" ).
+  Ctrl-C stops the control plane$( [ -n "$agent_pid" ] && echo " and the Nomad dev agent" ); Kafka and Neo4j keep
+  running until 'make infra-down'.
 
 MSG
 bin/kg-control-plane

@@ -49,7 +49,7 @@ type options struct {
 func main() {
 	var o options
 	var brokers, clients string
-	flag.StringVar(&brokers, "brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	flag.StringVar(&brokers, "brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
 	flag.StringVar(&clients, "clients", "1,10,100", "client counts to run, comma-separated")
 	flag.IntVar(&o.events, "events", 20000, "raw events per run, spread evenly over the clients")
 	flag.IntVar(&o.partitions, "partitions", 0, "partitions of the data topics; 0 = max(12, clients)")

@@ -92,7 +92,7 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	var thresholdMin, intervalS, partitions, ensure, rate, workers string
 	fs := flag.NewFlagSet("kg-control-plane", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned once, with a hint; --help goes to stdout
-	fs.StringVar(&c.brokers, "kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap brokers, comma-separated (KAFKA_BROKERS)")
+	fs.StringVar(&c.brokers, "kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka bootstrap brokers, comma-separated (KAFKA_BROKERS)")
 	fs.StringVar(&thresholdMin, "stale-threshold-minutes", envOr("STALE_CLIENT_THRESHOLD_MINUTES", "2"), "minutes without a heartbeat before a client is stale and its jobs purged; fractions allowed, e.g. 0.1 (STALE_CLIENT_THRESHOLD_MINUTES)")
 	fs.StringVar(&intervalS, "heartbeat-check-interval-seconds", envOr("HEARTBEAT_CHECK_INTERVAL_SECONDS", "30"), "full resync against Nomad every this many seconds; staleness itself is detected on each client's deadline (HEARTBEAT_CHECK_INTERVAL_SECONDS)")
 	fs.StringVar(&c.jobspecsDir, "jobspecs-dir", envOr("JOBSPECS_DIR", "jobspecs"), "folder of *.nomad.hcl templates, watched for changes (JOBSPECS_DIR)")

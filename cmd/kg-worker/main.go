@@ -204,7 +204,7 @@ func readSettings(role string, getenv func(string) string) (settings, error) {
 	if err := clientid.Validate(s.clientID); err != nil {
 		return s, fmt.Errorf("CLIENT_ID: %w", err)
 	}
-	if s.brokers = kafkaio.ParseBrokers(env("KAFKA_BROKERS", "127.0.0.1:9092")); len(s.brokers) == 0 {
+	if s.brokers = kafkaio.ParseBrokers(env("KAFKA_BROKERS", kafkaio.DefaultBrokers(getenv))); len(s.brokers) == 0 {
 		return s, errors.New("KAFKA_BROKERS: no broker")
 	}
 	if err := s.level.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {

@@ -47,19 +47,20 @@ func cmdClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	var out struct {
-		Ready   bool                     `json:"ready"`
-		Clients []scheduler.ClientStatus `json:"clients"`
+		Ready      bool                     `json:"ready"`
+		WaitingFor string                   `json:"waiting_for"`
+		Clients    []scheduler.ClientStatus `json:"clients"`
 	}
 	if err := json.Unmarshal(body, &out); err != nil {
 		return fmt.Errorf("decoding /v1/clients: %w", err)
 	}
-	printClients(stdout, out.Ready, out.Clients)
+	printClients(stdout, out.Ready, out.WaitingFor, out.Clients)
 	return nil
 }
 
-func printClients(w io.Writer, ready bool, clients []scheduler.ClientStatus) {
+func printClients(w io.Writer, ready bool, waitingFor string, clients []scheduler.ClientStatus) {
 	if !ready {
-		fmt.Fprintln(w, "(control plane not ready yet: still reading the registry or waiting for Nomad)")
+		fmt.Fprintf(w, "(control plane not ready yet: waiting for %s)\n", waitingFor)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLIENT\tPHASE\tCLUSTER\tLAST HEARTBEAT\tJOBS")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -95,7 +96,7 @@ func cmdRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	cluster := fs.String("cluster-name", "", "cluster name shown in 'kgctl clients'")
 	k8s := fs.String("k8s-version", "", "Kubernetes version of the cluster")
 	meta := fs.String("meta", "", "extra metadata, k=v pairs separated by commas")
-	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
 	topic := registryTopicFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -134,7 +135,7 @@ func cmdRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func cmdDeregister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("deregister", "publish a tombstone to cluster.registry: the client's jobs are purged at once", stderr)
 	client := clientFlag(fs)
-	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
 	topic := registryTopicFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -160,7 +161,7 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	client := clientFlag(fs)
 	every := fs.Duration("every", 0, "keep sending at this interval until interrupted (0 = send one)")
 	count := fs.Int("count", 0, "with --every: stop after this many (0 = until interrupted)")
-	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
 	topic := fs.String("heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -194,7 +195,7 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("topics ensure", "create the contract's Kafka topics that are missing; existing ones are never altered", stderr)
 	parts := fs.Int("partitions", atoi(envOr("KG_DATA_PARTITIONS", "12")), "partitions of the per-client data topics (KG_DATA_PARTITIONS)")
-	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka brokers (KAFKA_BROKERS)")
+	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

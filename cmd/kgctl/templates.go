@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/kgrca/kgplane/clientid"
 	"github.com/kgrca/kgplane/nomad"
+	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
@@ -40,7 +42,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) error {
 	only := fs.String("template", "", "only this template, e.g. event-normalizer")
 	dir := fs.String("jobspecs-dir", envOr("JOBSPECS_DIR", "jobspecs"), "templates folder (JOBSPECS_DIR)")
 	vars := fs.String("vars-file", envOr("JOBSPEC_VARS_FILE", ""), "operator var-file (JOBSPEC_VARS_FILE)")
-	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "value of var.kafka_brokers (KAFKA_BROKERS)")
+	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "value of var.kafka_brokers (KAFKA_BROKERS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func ConfigFrom(getenv func(string) string) (Config, error) {
 	}
 	cfg := Config{
 		ClientID:       get("CLIENT_ID", ""),
-		KafkaBrokers:   kafkaio.ParseBrokers(get("KAFKA_BROKERS", "127.0.0.1:9092")),
+		KafkaBrokers:   kafkaio.ParseBrokers(get("KAFKA_BROKERS", kafkaio.DefaultBrokers(getenv))),
 		Neo4jURI:       get("NEO4J_URI", "bolt://127.0.0.1:7687"),
 		Neo4jUser:      getenv("NEO4J_USERNAME"),
 		Neo4jPassword:  getenv("NEO4J_PASSWORD"),

@@ -133,3 +133,13 @@ func ParseBrokers(s string) []string {
 	}
 	return out
 }
+
+// DefaultBrokers is the broker list a binary uses when KAFKA_BROKERS is unset:
+// the local Kafka of scripts/kafka.sh, on KAFKA_PORT when that is set, so a
+// moved local Kafka is found by every binary, not only by make.
+func DefaultBrokers(getenv func(string) string) string {
+	if p := strings.TrimSpace(getenv("KAFKA_PORT")); p != "" {
+		return "127.0.0.1:" + p
+	}
+	return "127.0.0.1:9092"
+}

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kgrca/kgplane/internal/testinfra"
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
@@ -96,10 +97,16 @@ func ReadAll(t testing.TB, brokers []string, topic string) []*sarama.ConsumerMes
 	}
 	var out []*sarama.ConsumerMessage
 	for _, p := range parts {
-		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatalf("high watermark of %s/%d: %v", topic, p, err)
-		}
+		// A freshly created topic's leadership may not have reached this
+		// client's metadata yet ("not the leader"): refresh and ask again.
+		var hwm int64
+		testutil.Eventually(t, 15*time.Second, fmt.Sprintf("the high watermark of %s/%d", topic, p), func() bool {
+			if hwm, err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+				_ = client.RefreshMetadata(topic)
+				return false
+			}
+			return true
+		})
 		if hwm == 0 {
 			continue
 		}
