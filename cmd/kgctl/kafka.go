@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -83,6 +84,25 @@ func clientFlag(fs interface {
 	return fs.String("client", "", "client id (required), e.g. af-9")
 }
 
+func brokersFlag(fs interface {
+	String(string, string, string) *string
+}) *string {
+	return fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
+}
+
+// parseAndConnect parses a publish command's flags, checks --client and
+// connects to Kafka: what register, heartbeat and deregister all start with.
+// client and brokers are read after parsing, so they are passed as pointers.
+func parseAndConnect(fs *flag.FlagSet, args []string, client, brokers *string) (*publisher, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := requireClient(*client); err != nil {
+		return nil, err
+	}
+	return newPublisher(*brokers)
+}
+
 func requireClient(id string) error {
 	if id == "" {
 		return fmt.Errorf("--client is required")
@@ -96,7 +116,7 @@ func cmdRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	cluster := fs.String("cluster-name", "", "cluster name shown in 'kgctl clients'")
 	k8s := fs.String("k8s-version", "", "Kubernetes version of the cluster")
 	meta := fs.String("meta", "", "extra metadata, k=v pairs separated by commas")
-	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
+	brokers := brokersFlag(fs)
 	topic := registryTopicFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -135,15 +155,9 @@ func cmdRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func cmdDeregister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("deregister", "publish a tombstone to cluster.registry: the client's jobs are purged at once", stderr)
 	client := clientFlag(fs)
-	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
+	brokers := brokersFlag(fs)
 	topic := registryTopicFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := requireClient(*client); err != nil {
-		return err
-	}
-	p, err := newPublisher(*brokers)
+	p, err := parseAndConnect(fs, args, client, brokers)
 	if err != nil {
 		return err
 	}
@@ -161,15 +175,9 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	client := clientFlag(fs)
 	every := fs.Duration("every", 0, "keep sending at this interval until interrupted (0 = send one)")
 	count := fs.Int("count", 0, "with --every: stop after this many (0 = until interrupted)")
-	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
+	brokers := brokersFlag(fs)
 	topic := fs.String("heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := requireClient(*client); err != nil {
-		return err
-	}
-	p, err := newPublisher(*brokers)
+	p, err := parseAndConnect(fs, args, client, brokers)
 	if err != nil {
 		return err
 	}
@@ -195,7 +203,7 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("topics ensure", "create the contract's Kafka topics that are missing; existing ones are never altered", stderr)
 	parts := fs.Int("partitions", atoi(envOr("KG_DATA_PARTITIONS", "12")), "partitions of the per-client data topics (KG_DATA_PARTITIONS)")
-	brokers := fs.String("kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka brokers (KAFKA_BROKERS)")
+	brokers := brokersFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
