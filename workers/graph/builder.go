@@ -313,6 +313,7 @@ type plan struct {
 	resources []map[string]any
 	topo      []topoRound
 	events    []map[string]any
+	calls     []map[string]any  // what the batch's logs name (CALLS)
 	reprobe   []string          // rids whose events are probed again
 	eventSigs map[string]string // eid → signal of the batch's events
 	eidOrder  []string
@@ -324,6 +325,7 @@ type plan struct {
 type topoRound struct {
 	upserts []map[string]any
 	rels    map[string][]map[string]any // by relationship type
+	ips     []map[string]any            // HAS_IP
 	tombs   []map[string]any
 }
 
@@ -337,6 +339,7 @@ func buildPlan(items []item) plan {
 		}
 	}
 	reprobe := map[string]bool{}
+	calls := callRows{index: map[string]int{}}
 	var round *topoRound
 	inRound := map[string]bool{}
 	for _, it := range items {
@@ -362,6 +365,10 @@ func buildPlan(items []item) plan {
 					reprobe[r.Target.RID] = true
 				}
 			}
+			for _, ip := range t.IPs {
+				keep = append(keep, "HAS_IP "+ip)
+				round.ips = append(round.ips, map[string]any{"rid": t.Res.RID, "ip": ip})
+			}
 			labels := t.Labels
 			if labels == nil {
 				labels = []string{}
@@ -386,13 +393,56 @@ func buildPlan(items []item) plan {
 				p.eidOrder = append(p.eidOrder, e.EID)
 			}
 			p.eventSigs[e.EID] = e.Signal
+			calls.add(e)
 		}
 	}
+	p.calls = calls.rows()
 	for rid := range reprobe {
 		p.reprobe = append(p.reprobe, rid)
 	}
 	sort.Strings(p.reprobe)
 	return p
+}
+
+// callRows merges the batch's logs that name the same targets from the same
+// pod into one CALLS row spanning their times.
+type callRows struct {
+	index map[string]int
+	list  []map[string]any
+}
+
+func (c *callRows) add(e *eventRow) {
+	if e.Calls.empty() && !e.DNS {
+		return
+	}
+	var fallback any
+	if e.DNS && e.Res.RID != dnsServiceRID {
+		fallback = dnsServiceRID
+	}
+	key := strings.Join([]string{e.Res.RID, strings.Join(e.Calls.RIDs, ","), strings.Join(e.Calls.IPs, ","),
+		strings.Join(e.Calls.Nameservers, ","), fmt.Sprint(e.DNS)}, "|")
+	if i, ok := c.index[key]; ok {
+		row := c.list[i]
+		row["first_ms"] = min(row["first_ms"].(int64), e.TsMs)
+		row["last_ms"] = max(row["last_ms"].(int64), e.TsMs)
+		if eids := row["eids"].([]string); !slices.Contains(eids, e.EID) {
+			row["eids"] = append(eids, e.EID)
+		}
+		return
+	}
+	c.index[key] = len(c.list)
+	c.list = append(c.list, map[string]any{"rid": e.Res.RID, "eids": []string{e.EID}, "rids": nonNil(e.Calls.RIDs),
+		"ips": nonNil(e.Calls.IPs), "nameservers": nonNil(e.Calls.Nameservers), "dns": e.DNS, "dns_fallback": fallback,
+		"first_ms": e.TsMs, "last_ms": e.TsMs})
+}
+
+func (c *callRows) rows() []map[string]any { return c.list }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func nullable(s string) any {
@@ -465,11 +515,16 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 				return err
 			}
 		}
-		for _, typ := range []string{"RUNS_ON", "OWNED_BY", "SELECTS"} {
+		for _, typ := range topologyRelTypes {
 			if rows := round.rels[typ]; len(rows) > 0 {
 				if _, err := exec("merging "+typ, cypherTopologyRel(typ), map[string]any{"rows": rows}, typ); err != nil {
 					return err
 				}
+			}
+		}
+		if len(round.ips) > 0 {
+			if _, err := exec("merging HAS_IP", cypherTopologyIPs, map[string]any{"rows": round.ips}, "HAS_IP"); err != nil {
+				return err
 			}
 		}
 		if len(round.tombs) > 0 {
@@ -488,6 +543,19 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 		// edges it returns.
 		st.edges["ABOUT"] -= len(recs)
 		st.edges["RUNS_ON"] += len(recs)
+		for _, r := range recs {
+			if rid, ok := r.Values[0].(string); ok && !slices.Contains(reprobe, rid) {
+				reprobe = append(reprobe, rid)
+			}
+		}
+	}
+	if len(p.calls) > 0 {
+		// A new CALLS edge: the caller's earlier events may now be effects of
+		// the callee's.
+		recs, err := exec("merging CALLS", cypherCalls, map[string]any{"rows": p.calls}, "CALLS")
+		if err != nil {
+			return err
+		}
 		for _, r := range recs {
 			if rid, ok := r.Values[0].(string); ok && !slices.Contains(reprobe, rid) {
 				reprobe = append(reprobe, rid)

@@ -19,6 +19,9 @@ func schemaStatements() []string {
 		"CREATE CONSTRAINT kg_resource_key IF NOT EXISTS FOR (r:Resource) REQUIRE (r.client, r.rid) IS UNIQUE",
 		"CREATE CONSTRAINT kg_event_key IF NOT EXISTS FOR (e:Event) REQUIRE (e.client, e.eid) IS UNIQUE",
 		"CREATE INDEX kg_event_ts IF NOT EXISTS FOR (e:Event) ON (e.client, e.ts_ms)",
+		// An address a topology record lists (HAS_IP), so a log that names it
+		// finds its resource without scanning the client's resources.
+		"CREATE CONSTRAINT kg_ip_key IF NOT EXISTS FOR (a:IP) REQUIRE (a.client, a.ip) IS UNIQUE",
 	}
 }
 
@@ -35,8 +38,8 @@ UNWIND $rows AS row
 MATCH (r:Resource {client: $client, rid: row.rid})
 SET r.uid = coalesce(row.uid, r.uid), r.labels = row.labels, r.deleted_ms = null
 WITH r, row
-OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS {via: 'topology'}]->(t:Resource)
-WHERE x.until IS NULL AND NOT (type(x) + ' ' + t.rid) IN row.keep
+OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS|USES|HAS_IP {via: 'topology'}]->(t)
+WHERE x.until IS NULL AND NOT (type(x) + ' ' + coalesce(t.rid, t.ip)) IN row.keep
 SET x.until = row.ts_ms`
 
 // cypherTopologyTombstone: the resource was deleted; its topology relations end.
@@ -46,7 +49,7 @@ UNWIND $rows AS row
 MATCH (r:Resource {client: $client, rid: row.rid})
 SET r.deleted_ms = row.ts_ms
 WITH r, row
-OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS {via: 'topology'}]->(:Resource)
+OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS|USES|HAS_IP {via: 'topology'}]->()
 WHERE x.until IS NULL
 SET x.until = row.ts_ms`
 
@@ -59,6 +62,73 @@ MATCH (r:Resource {client: $client, rid: row.rid}), (t:Resource {client: $client
 MERGE (r)-[x:` + typ + ` {via: 'topology'}]->(t)
 SET x.until = null`
 }
+
+// cypherTopologyIPs records (or revives) a resource's addresses. An address
+// moves to another resource (a recycled pod IP) by the old owner's relation
+// ending and the new one's starting; both stay, with until telling them apart.
+const cypherTopologyIPs = `
+UNWIND $rows AS row
+MATCH (r:Resource {client: $client, rid: row.rid})
+MERGE (a:IP {client: $client, ip: row.ip})
+MERGE (r)-[x:HAS_IP {via: 'topology'}]->(a)
+SET x.until = null`
+
+// cypherCalls links a log's pod to what the log names (row.rids, row.ips) and,
+// for a DNS failure, to the nameserver it names (row.nameservers) or, when
+// topology knows none of those, the cluster DNS Service (row.dns_fallback).
+// Only resources the graph knows are linked: a word that looks like a host
+// name adds nothing. An address resolves to the resource that held it when the
+// log was written (until unset, or later). first_ms/last_ms widen
+// monotonically, so a replay leaves them as they were.
+//
+// Each log also keeps what it is about in e.calls: the resolved targets (for a
+// DNS failure, only the DNS Service: the name it could not resolve did not
+// fail). The calls relation of the rules follows e.calls when it is set, so a
+// pod that calls two services does not blame one for the other's errors; a
+// log that names targets nobody knows gets [] (it talked to something else).
+// It returns the callers with a new CALLS edge, whose earlier events are
+// probed again.
+const cypherCalls = `
+UNWIND $rows AS row
+MATCH (p:Resource {client: $client, rid: row.rid})
+CALL (row, p) {
+  CALL (row) {
+    UNWIND row.rids AS trid
+    MATCH (t:Resource {client: $client, rid: trid})
+    RETURN t, false AS dns
+    UNION
+    UNWIND row.ips AS ip
+    MATCH (:IP {client: $client, ip: ip})<-[h:HAS_IP]-(t:Resource)
+    WHERE h.until IS NULL OR h.until >= row.first_ms
+    RETURN t, false AS dns
+    UNION
+    WITH row WHERE row.dns
+    CALL (row) {
+      UNWIND row.nameservers AS ip
+      MATCH (:IP {client: $client, ip: ip})<-[h:HAS_IP]-(t:Resource)
+      WHERE h.until IS NULL OR h.until >= row.first_ms
+      RETURN collect(t) AS found // one row, [] when none resolves
+    }
+    OPTIONAL MATCH (k:Resource {client: $client, rid: row.dns_fallback})
+    UNWIND CASE WHEN size(found) > 0 THEN found ELSE [k] END AS t
+    WITH t WHERE t IS NOT NULL
+    RETURN t, true AS dns
+  }
+  WITH t, dns WHERE t <> p
+  RETURN collect(DISTINCT t) AS targets, collect(DISTINCT CASE WHEN dns = row.dns THEN t.rid END) AS mine
+}
+CALL (row, mine) {
+  UNWIND row.eids AS eid
+  MATCH (e:Event {client: $client, eid: eid})
+  SET e.calls = mine
+}
+UNWIND targets AS t
+WITH p, t, row, EXISTS { (p)-[:CALLS {via: 'log'}]->(t) } AS existed
+MERGE (p)-[c:CALLS {via: 'log'}]->(t)
+SET c.first_ms = CASE WHEN c.first_ms IS NULL OR row.first_ms < c.first_ms THEN row.first_ms ELSE c.first_ms END,
+    c.last_ms = CASE WHEN c.last_ms IS NULL OR row.last_ms > c.last_ms THEN row.last_ms ELSE c.last_ms END
+WITH p, existed WHERE NOT existed
+RETURN DISTINCT p.rid AS rid`
 
 // cypherEvents merges the events, their ABOUT edges and the RUNS_ON edges
 // they reveal (row.node: the node a pod's event or log names). It returns the
@@ -109,8 +179,22 @@ func relationPattern(dir string, rel Relation) (pattern, cond string, err error)
 		return "(nr)-[:OWNED_BY]->(:Resource)<-[:OWNED_BY]-(orr:Resource)<-[:ABOUT]-(o:Event)", " AND orr <> nr", nil
 	case rel == RelSelects:
 		return "(nr)<-[:SELECTS]-(:Resource)-[:SELECTS]->(orr:Resource)<-[:ABOUT]-(o:Event)", " AND orr <> nr", nil
+	// calls: the cause is about what the effect's resource CALLS, or a pod a
+	// called Service SELECTS.
+	// An effect that names what it called (e.calls) is linked only through that.
+	case rel == RelCalls && dir == findCauses:
+		return "(nr)-[:CALLS]->(via:Resource)-[:SELECTS*0..1]->(orr:Resource)<-[:ABOUT]-(o:Event)",
+			" AND orr <> nr AND (n.calls IS NULL OR via.rid IN n.calls)", nil
+	case rel == RelCalls && dir == findEffects:
+		return "(nr)<-[:SELECTS*0..1]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
+			" AND orr <> nr AND (o.calls IS NULL OR via.rid IN o.calls)", nil
+	// uses: the cause is about a resource the effect's resource USES.
+	case rel == RelUses && dir == findCauses:
+		return "(nr)-[:USES]->(:Resource)<-[:ABOUT]-(o:Event)", "", nil
+	case rel == RelUses && dir == findEffects:
+		return "(nr)<-[:USES]-(:Resource)<-[:ABOUT]-(o:Event)", "", nil
 	}
-	return "", "", fmt.Errorf("relation %q: want %s, %s, %s or %s", rel, RelSame, RelNode, RelOwner, RelSelects)
+	return "", "", fmt.Errorf("relation %q: want one of %v", rel, Relations())
 }
 
 // probeKeyString names a (direction, relation) pair in probe rows.

@@ -30,7 +30,18 @@ const (
 	// RelSelects: the two resources are different and one Service SELECTS both
 	// (peers serving the same Service, so they share its dependencies).
 	RelSelects Relation = "selects"
+	// RelCalls: the effect's resource CALLS the cause's resource, or a Service
+	// that SELECTS it (a caller and the pods behind what it calls).
+	RelCalls Relation = "calls"
+	// RelUses: the effect's resource USES the cause's resource (a pod and the
+	// PersistentVolumeClaim, ConfigMap or Secret it mounts or reads).
+	RelUses Relation = "uses"
 )
+
+// Relations lists every relation a rule may use.
+func Relations() []Relation {
+	return []Relation{RelSame, RelNode, RelOwner, RelSelects, RelCalls, RelUses}
+}
 
 // Rule is one row of the causal rule table.
 type Rule struct {
@@ -56,16 +67,39 @@ func DefaultRules() []Rule {
 			Relation: RelSame, MaxLag: 10 * time.Minute, Confidence: 0.7},
 		{Name: "image-pull-backoff", Cause: []string{"ErrImagePull"}, Effect: []string{"ImagePullBackOff"},
 			Relation: RelSame, MaxLag: 10 * time.Minute, Confidence: 0.95},
-		{Name: "node-not-ready-eviction", Cause: []string{"NodeNotReady"}, Effect: []string{"Evicted"},
+		{Name: "node-not-ready-eviction", Cause: []string{"NodeNotReady"},
+			Effect:   []string{"Evicted", "NodeNotReady", "TaintManagerEviction"},
 			Relation: RelNode, MaxLag: 10 * time.Minute, Confidence: 0.9},
+		// The kubelet's eviction manager reclaims a resource the node runs short
+		// of by evicting pods (kubernetes.io "Node-pressure Eviction").
+		{Name: "node-pressure-eviction",
+			Cause:    []string{"EvictionThresholdMet", "NodeHasInsufficientMemory", "NodeHasDiskPressure", "NodeHasInsufficientPID"},
+			Effect:   []string{"Evicted"},
+			Relation: RelNode, MaxLag: 10 * time.Minute, Confidence: 0.85},
 		{Name: "eviction-unschedulable-replacement", Cause: []string{"Evicted"}, Effect: []string{"FailedScheduling"},
 			Relation: RelOwner, MaxLag: 10 * time.Minute, Confidence: 0.7},
 		{Name: "missing-config-no-start", Cause: []string{"FailedMount", "CreateContainerConfigError"},
 			Effect:   []string{"CreateContainerConfigError", "BackOff", "FailedCreatePodContainer"},
 			Relation: RelSame, MaxLag: 10 * time.Minute, Confidence: 0.8},
-		{Name: "dependency-down-readiness", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS"}, Effect: []string{"Unhealthy"},
+		// A PersistentVolumeClaim that cannot be provisioned, bound or resized
+		// keeps the pods that use it from being scheduled ("unbound immediate
+		// PersistentVolumeClaims"), from mounting it or from starting.
+		{Name: "used-volume-blocks-pod",
+			Cause: []string{"ProvisioningFailed", "FailedBinding", "VolumeResizeFailed"},
+			Effect: []string{"FailedScheduling", "FailedMount", "FailedAttachVolume", "CreateContainerConfigError",
+				"FailedCreatePodContainer"},
+			Relation: RelUses, MaxLag: 30 * time.Minute, Confidence: 0.8},
+		// A callee whose pods crash, are OOM-killed, evicted, restarted or not
+		// ready refuses or drops its callers' connections; a DNS server in that
+		// state fails their lookups.
+		{Name: "callee-down-caller-errors",
+			Cause: []string{"OOMKilled", "OOMKilling", "BackOff", "Evicted", "Unhealthy", "Killing", "NodeNotReady",
+				"TaintManagerEviction", "log:OOM", "log:PANIC", "log:CRASH"},
+			Effect:   []string{"log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"},
+			Relation: RelCalls, MaxLag: 10 * time.Minute, Confidence: 0.75},
+		{Name: "dependency-down-readiness", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"}, Effect: []string{"Unhealthy"},
 			Relation: RelSame, MaxLag: 2 * time.Minute, Confidence: 0.6},
-		{Name: "dependency-down-readiness-peers", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS"}, Effect: []string{"Unhealthy"},
+		{Name: "dependency-down-readiness-peers", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"}, Effect: []string{"Unhealthy"},
 			Relation: RelSelects, MaxLag: 2 * time.Minute, Confidence: 0.5},
 	}
 }
