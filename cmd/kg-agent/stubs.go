@@ -10,6 +10,3 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return errors.New("not built yet on this branch")
 }
 
-func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not built yet on this branch")
-}
