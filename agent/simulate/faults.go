@@ -414,11 +414,15 @@ func (s *sim) storeCrash(st *app, onset, until time.Time) ([]*pod, []string) {
 	case 1: // disk full
 		sig = []string{"Error", "log:PANIC", "log:CRITICAL", "log:ERROR", "BackOff"}
 		c = crash{reason: "Error", exit: pick(s.g, []int32{1, 2, 134}), runFor: func(run int) time.Duration { return s.g.dur(3*time.Second, 40*time.Second) },
-			before: func(p *pod, at time.Time, run int) { s.log(p, at.Add(-s.g.dur(10*time.Millisecond, 500*time.Millisecond)), s.diskFullLine(p, at)) }}
+			before: func(p *pod, at time.Time, run int) {
+				s.log(p, at.Add(-s.g.dur(10*time.Millisecond, 500*time.Millisecond)), s.diskFullLine(p, at))
+			}}
 	default: // corrupted data, the process aborts at start
 		sig = []string{"Error", "log:PANIC", "log:CRITICAL", "log:ERROR", "log:CRASH", "BackOff"}
 		c = crash{reason: "Error", exit: pick(s.g, []int32{1, 134, 139}), runFor: func(run int) time.Duration { return s.g.dur(2*time.Second, 15*time.Second) },
-			before: func(p *pod, at time.Time, run int) { s.log(p, at.Add(-s.g.dur(10*time.Millisecond, 300*time.Millisecond)), s.corruptLine(p, at)) }}
+			before: func(p *pod, at time.Time, run int) {
+				s.log(p, at.Add(-s.g.dur(10*time.Millisecond, 300*time.Millisecond)), s.corruptLine(p, at))
+			}}
 	}
 	start := onset.Add(-s.g.dur(5*time.Second, time.Minute))
 	first := true

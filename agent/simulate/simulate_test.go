@@ -27,7 +27,9 @@ type view struct {
 	logs     int
 }
 
-func clusterScoped(kind string) bool { return kind == "Node" || kind == "PersistentVolume" || kind == "StorageClass" }
+func clusterScoped(kind string) bool {
+	return kind == "Node" || kind == "PersistentVolume" || kind == "StorageClass"
+}
 
 func rid(kind, ns, name string) string {
 	if clusterScoped(kind) {

@@ -9,4 +9,3 @@ import (
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.New("not built yet on this branch")
 }
-
