@@ -44,9 +44,16 @@ var (
 	// Phrases after which resolvers and clients name the host they could not
 	// reach or resolve.
 	namedHostRE = regexp.MustCompile(`(?i)(?:\blookup|unknownhostexception:|\benotfound|\beai_again|could not resolve host:|` +
-		`failed to resolve|unable to resolve|cannot resolve|host=|host:|hostname=)\s*['"]?([A-Za-z0-9][A-Za-z0-9.-]{0,252})`)
+		`failed to resolve|unable to resolve|cannot resolve|host=['"])\s*['"]?([A-Za-z0-9][A-Za-z0-9.-]{0,252})`)
 	// Java's InetSocketAddress "host/10.0.0.5:8080": the name before the address.
 	javaAddrRE = regexp.MustCompile(`(?:^|[\s:(])([A-Za-z][A-Za-z0-9.-]{0,252})/[0-9.]+:[0-9]{1,5}\b`)
+	// A fully qualified in-cluster name anywhere: name.namespace.svc[.domain].
+	clusterNameRE = regexp.MustCompile(`(?i)\b([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?){1,2}\.svc(?:\.[a-z0-9-]+)*)\b`)
+	// Structured fields that conventionally hold the peer: JSON ("upstream":
+	// "cart"), logfmt (upstream=cart), OpenTelemetry attribute names
+	// (peer.service, server.address, net.peer.name), proxies' upstream_host.
+	// Not host or hostname: structured loggers put the writer's own host there.
+	peerFieldRE = regexp.MustCompile(`(?i)["']?\b(upstream|upstream_host|upstream_addr|peer|peer\.service|peer_service|server\.address|net\.peer\.name|remote_host|target_host|addr|address|dependency|callee)["']?\s*[:=]\s*["']?([A-Za-z0-9][A-Za-z0-9.:\[\]-]{0,252})`)
 	// The nameserver of a Go resolver error: "lookup NAME on 10.96.0.10:53".
 	nameserverRE = regexp.MustCompile(`\blookup \S+ on (\[[0-9a-fA-F:.]+\]|[0-9.]+):53\b`)
 )
@@ -93,12 +100,29 @@ func parseCallTargets(message, ns string) callTargets {
 	for _, m := range hostPortRE.FindAllStringSubmatch(message, maxCallTargets) {
 		addHost(m[1])
 	}
-	for _, re := range []*regexp.Regexp{javaAddrRE, namedHostRE} {
+	for _, re := range []*regexp.Regexp{javaAddrRE, namedHostRE, clusterNameRE} {
 		for _, m := range re.FindAllStringSubmatch(message, maxCallTargets) {
 			addHost(m[1])
 		}
 	}
+	for _, m := range peerFieldRE.FindAllStringSubmatch(message, maxCallTargets) {
+		addHost(stripPort(m[2]))
+	}
 	return out
+}
+
+// stripPort drops a ":port" from host:port or [v6]:port; a bare IPv6 stays.
+func stripPort(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.Index(h, "]"); i > 0 {
+			return h[:i+1]
+		}
+		return h
+	}
+	if strings.Count(h, ":") == 1 {
+		h, _, _ = strings.Cut(h, ":")
+	}
+	return h
 }
 
 // clusterDomainLabel is the label that ends the in-cluster part of a DNS name:

@@ -33,6 +33,13 @@ func TestParseCallTargets(t *testing.T) {
 		{msg: "HTTPConnectionPool(host='ledger', port=8000): Max retries exceeded (Caused by NewConnectionError: [Errno 111] Connection refused)",
 			rids: []string{"Service/web/ledger"}},
 		{msg: "curl: (6) Could not resolve host: search.shop", rids: []string{"Service/shop/search"}},
+		// A fully qualified cluster name anywhere, and the peer fields of
+		// structured logs (JSON, logfmt, OpenTelemetry attribute names).
+		{msg: "circuit open for payments.billing.svc.cluster.local after 5 failures", rids: []string{"Service/billing/payments"}},
+		{msg: `{"level":"error","msg":"upstream returned 503","upstream":"inventory.production"}`, rids: []string{"Service/production/inventory"}},
+		{msg: `level=error msg="call failed" peer.service=ledger status=503`, rids: []string{"Service/web/ledger"}},
+		{msg: `{"msg":"request failed","server.address":"10.96.3.3:8443"}`, ips: []string{"10.96.3.3"}},
+		{msg: `upstream_host=cart:8080 response_code=503`, rids: []string{"Service/web/cart"}},
 		// Names that are not in-cluster Services name nothing.
 		{msg: "lookup api.github.com on 10.96.0.10:53: no such host", nameservers: []string{"10.96.0.10"}},
 		{msg: "2026-11-27T08:00:00Z request took 12:30 minutes"},

@@ -84,8 +84,9 @@ SET x.until = null`
 // Each log also keeps what it is about in e.calls: the resolved targets (for a
 // DNS failure, only the DNS Service: the name it could not resolve did not
 // fail). The calls relation of the rules follows e.calls when it is set, so a
-// pod that calls two services does not blame one for the other's errors; a
-// log that names targets nobody knows gets [] (it talked to something else).
+// pod that calls two services does not blame one for the other's errors. A
+// log whose names resolve to nothing known keeps no e.calls (its own host
+// name, an external domain): it is linked through its pod's CALLS.
 // It returns the callers with a new CALLS edge, whose earlier events are
 // probed again.
 const cypherCalls = `
@@ -118,6 +119,7 @@ CALL (row, p) {
   RETURN collect(DISTINCT t) AS targets, collect(DISTINCT CASE WHEN dns = row.dns THEN t.rid END) AS mine
 }
 CALL (row, mine) {
+  WITH row, mine WHERE size(mine) > 0
   UNWIND row.eids AS eid
   MATCH (e:Event {client: $client, eid: eid})
   SET e.calls = mine
@@ -188,6 +190,12 @@ func relationPattern(dir string, rel Relation) (pattern, cond string, err error)
 	case rel == RelCalls && dir == findEffects:
 		return "(nr)<-[:SELECTS*0..1]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
 			" AND orr <> nr AND (o.calls IS NULL OR via.rid IN o.calls)", nil
+	case rel == RelCallsNamed && dir == findCauses:
+		return "(nr)-[:CALLS]->(via:Resource)-[:SELECTS*0..1]->(orr:Resource)<-[:ABOUT]-(o:Event)",
+			" AND orr <> nr AND via.rid IN n.calls", nil
+	case rel == RelCallsNamed && dir == findEffects:
+		return "(nr)<-[:SELECTS*0..1]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
+			" AND orr <> nr AND via.rid IN o.calls", nil
 	// uses: the cause is about a resource the effect's resource USES.
 	case rel == RelUses && dir == findCauses:
 		return "(nr)-[:USES]->(:Resource)<-[:ABOUT]-(o:Event)", "", nil

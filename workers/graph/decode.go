@@ -248,6 +248,9 @@ type normLog struct {
 	Node      string `json:"node"`
 	PodUID    string `json:"pod_uid"`
 	Signature string `json:"signature"`
+	// StackTrace is where a multi-line exception names its peer
+	// ("PSQLException: Connection to postgres:5432 refused").
+	StackTrace string `json:"stack_trace"`
 }
 
 // highSignal: logs at WARNING and above, or with a known signature, become
@@ -273,6 +276,18 @@ func logCategory(signature string) string {
 		return "CRASH"
 	}
 	return "OTHER"
+}
+
+// maxCallText bounds the text searched for call targets: the message and the
+// head of its stack trace, where exceptions name their peer (deep frames name
+// code, not peers).
+const maxCallText = 2048
+
+func callText(message, stack string) string {
+	if stack == "" {
+		return truncate(message, maxCallText)
+	}
+	return truncate(message+"\n"+stack, maxCallText)
 }
 
 func decodeLog(keyID string, value []byte) (*eventRow, error) {
@@ -308,7 +323,7 @@ func decodeLog(keyID string, value []byte) (*eventRow, error) {
 	if l.Node != "" && checkPart("node", l.Node, maxNameLen, false) == nil {
 		row.Node = l.Node
 	}
-	row.Calls = parseCallTargets(l.Message, res.Namespace)
+	row.Calls = parseCallTargets(callText(l.Message, l.StackTrace), res.Namespace)
 	row.DNS = l.Signature == "DNS"
 	return row, nil
 }

@@ -68,7 +68,8 @@ func TestRelationRulesLinkInNeo4j(t *testing.T) {
 			message: "Attempting to reclaim memory"}
 		evicted = at(pod("batch", "job-1", "node-2"), "job-evicted", 30, "Evicted", "The node was low on resource: memory.")
 
-		// Names nothing the topology knows: no CALLS, no edge.
+		// Names nothing the topology knows: no CALLS of its own; it is linked
+		// through what its pod calls.
 		stranger = lg{name: "stranger", namespace: "web", pod: "front-1", severity: "ERROR", signature: "CONNECTION_REFUSED",
 			message: "dial tcp 192.0.2.1:8080: connect: connection refused", at: 7 * time.Second}
 	)
@@ -76,6 +77,7 @@ func TestRelationRulesLinkInNeo4j(t *testing.T) {
 	want := sortedStrings(
 		edge(cartOOM.id(), callee, refusedIP.id()),
 		edge(cartOOM.id(), callee, refusedName.id()),
+		edge(cartOOM.id(), callee, stranger.id()),
 		edge(refusedIP.id(), readiness, frontReady.id()),
 		edge(stranger.id(), readiness, frontReady.id()),
 		edge(dnsBack.id(), callee, dnsNamed.id()),

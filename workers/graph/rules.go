@@ -33,6 +33,10 @@ const (
 	// RelCalls: the effect's resource CALLS the cause's resource, or a Service
 	// that SELECTS it (a caller and the pods behind what it calls).
 	RelCalls Relation = "calls"
+	// RelCallsNamed: like RelCalls, but only through what the effect (a log)
+	// itself names as its peer: for effects that say little on their own (a
+	// generic error log), the name is what ties them to the callee.
+	RelCallsNamed Relation = "calls-named"
 	// RelUses: the effect's resource USES the cause's resource (a pod and the
 	// PersistentVolumeClaim, ConfigMap or Secret it mounts or reads).
 	RelUses Relation = "uses"
@@ -40,7 +44,7 @@ const (
 
 // Relations lists every relation a rule may use.
 func Relations() []Relation {
-	return []Relation{RelSame, RelNode, RelOwner, RelSelects, RelCalls, RelUses}
+	return []Relation{RelSame, RelNode, RelOwner, RelSelects, RelCalls, RelCallsNamed, RelUses}
 }
 
 // Rule is one row of the causal rule table.
@@ -76,7 +80,10 @@ func DefaultRules() []Rule {
 			Cause:    []string{"EvictionThresholdMet", "NodeHasInsufficientMemory", "NodeHasDiskPressure", "NodeHasInsufficientPID"},
 			Effect:   []string{"Evicted"},
 			Relation: RelNode, MaxLag: 10 * time.Minute, Confidence: 0.85},
-		{Name: "eviction-unschedulable-replacement", Cause: []string{"Evicted"}, Effect: []string{"FailedScheduling"},
+		// An evicted pod (by the kubelet, or by the taint manager once its
+		// node has been unreachable too long) is replaced by its owner; the
+		// replacement may find no room.
+		{Name: "eviction-unschedulable-replacement", Cause: []string{"Evicted", "TaintManagerEviction"}, Effect: []string{"FailedScheduling"},
 			Relation: RelOwner, MaxLag: 10 * time.Minute, Confidence: 0.7},
 		{Name: "missing-config-no-start", Cause: []string{"FailedMount", "CreateContainerConfigError"},
 			Effect:   []string{"CreateContainerConfigError", "BackOff", "FailedCreatePodContainer"},
@@ -97,6 +104,13 @@ func DefaultRules() []Rule {
 				"TaintManagerEviction", "log:OOM", "log:PANIC", "log:CRASH"},
 			Effect:   []string{"log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"},
 			Relation: RelCalls, MaxLag: 10 * time.Minute, Confidence: 0.75},
+		// A caller's error log that names a callee whose pods are failing
+		// (an HTTP 503 from it, a failed query to it).
+		{Name: "callee-down-caller-named-errors",
+			Cause: []string{"OOMKilled", "OOMKilling", "BackOff", "Evicted", "Unhealthy", "Killing", "NodeNotReady",
+				"TaintManagerEviction", "log:OOM", "log:PANIC", "log:CRASH", "log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"},
+			Effect:   []string{"log:ERROR", "log:CRITICAL"},
+			Relation: RelCallsNamed, MaxLag: 10 * time.Minute, Confidence: 0.6},
 		{Name: "dependency-down-readiness", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"}, Effect: []string{"Unhealthy"},
 			Relation: RelSame, MaxLag: 2 * time.Minute, Confidence: 0.6},
 		{Name: "dependency-down-readiness-peers", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"}, Effect: []string{"Unhealthy"},

@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kgrca/kgplane/workers/graph"
@@ -48,13 +49,29 @@ type Params struct {
 	// edges (no order between them, so no edge), absorbing clock skew between
 	// a kubelet event and the application's log of the same moment.
 	OnsetSlack time.Duration
-	// Explainable are the signals the rule table knows causes for (its
-	// effects: BackOff, Killing, Unhealthy, Evicted, a caller's connection
-	// errors...): Kubernetes reports them as consequences. One of them that
-	// has causes in the subgraph stops there less often: its chance of being
-	// unexplained is prod(1 - strength) raised to ExplainedPower.
-	Explainable    map[string]bool
-	ExplainedPower float64
+	// KnownCauses are the (cause, effect) signal pairs of the rule table. An
+	// inferred edge between such a pair — the rule's relation or lag did not
+	// hold, but the signals are ones that cause each other — is KnownBoost
+	// times as strong (at most MaxInferred).
+	KnownCauses map[[2]string]bool
+	KnownBoost  float64
+	MaxInferred float64
+	// Salience is how much one event says on its own, by kind: a Kubernetes
+	// Warning, a log with a fault signature (OOM, PANIC, CONNECTION_REFUSED)
+	// or an event the normalizer rated WARNING or worse says 1; a log that is
+	// only "at level X" says less (applications log warnings and errors all
+	// day); a routine Normal event (Pulled, Started, ScalingReplicaSet) least
+	// — yet it can be a cause (a scale to zero), so it still counts. A
+	// candidate's salience scales the inferred edges it starts (rule edges
+	// are evidence enough) and its weight as a symptom (routine events are
+	// no symptom).
+	Salience Salience
+}
+
+// Salience weights by kind of event.
+type Salience struct {
+	Normal     float64            // Normal events rated INFO
+	GenericLog map[string]float64 // log:<SEVERITY> by severity; others 1
 }
 
 // DefaultParams are the ranking's settings.
@@ -71,19 +88,44 @@ func DefaultParams() Params {
 			RelSame: 0.3, RelNode: 0.3, RelUses: 0.25, RelCalls: 0.25, RelOwner: 0.2, RelBackend: 0.2,
 			RelSibling: 0.1, RelPeer: 0.08,
 		},
-		InferWindow:    30 * time.Minute,
-		OnsetSlack:     time.Second,
-		Explainable:    explainable(graph.DefaultRules()),
-		ExplainedPower: 2,
+		InferWindow: 30 * time.Minute,
+		OnsetSlack:  time.Second,
+		KnownCauses: knownCauses(graph.DefaultRules()),
+		KnownBoost:  2, MaxInferred: 0.6,
+		Salience: Salience{Normal: 0.25,
+			GenericLog: map[string]float64{"WARNING": 0.4, "WARN": 0.4, "ERROR": 0.6, "CRITICAL": 0.8, "FATAL": 0.8}},
 	}
 }
 
-// explainable returns the signals that are effects of some rule.
-func explainable(rules []graph.Rule) map[string]bool {
-	out := map[string]bool{}
+// salience is the most any of the candidate's events says.
+func (p Params) salience(c *cand) float64 {
+	best := 0.0
+	for _, e := range c.events {
+		s := 1.0
+		switch {
+		case e.Type == "Log" && strings.HasPrefix(e.Signal, "log:"):
+			if v, ok := p.Salience.GenericLog[strings.TrimPrefix(e.Signal, "log:")]; ok {
+				s = v
+			}
+		case e.Type == "Normal" && (e.Severity == "" || e.Severity == "INFO"):
+			s = p.Salience.Normal
+		}
+		best = max(best, s)
+		if best == 1 {
+			break
+		}
+	}
+	return best
+}
+
+// knownCauses returns the (cause, effect) signal pairs of the rules.
+func knownCauses(rules []graph.Rule) map[[2]string]bool {
+	out := map[[2]string]bool{}
 	for _, r := range rules {
-		for _, s := range r.Effect {
-			out[s] = true
+		for _, c := range r.Cause {
+			for _, e := range r.Effect {
+				out[[2]string{c, e}] = true
+			}
 		}
 	}
 	return out
@@ -139,6 +181,7 @@ type cand struct {
 	events   []*Event
 	first    int64
 	last     int64
+	salience float64
 	symptom  bool
 	parents  []int // edge indexes (into ranker.edges) whose To is this candidate
 	children []int
@@ -199,6 +242,9 @@ func build(g *Subgraph, p Params) *ranker {
 		c.events = append(c.events, e)
 		c.last = e.TsMs
 	}
+	for _, c := range r.cands {
+		c.salience = p.salience(c)
+	}
 	// Rule edges: the strongest CAUSES edge between two candidates (the
 	// earliest effect on a tie) stands for all of them.
 	ruleEdge := map[[2]int]int{}
@@ -234,7 +280,10 @@ func build(g *Subgraph, p Params) *ranker {
 	type pair struct{ from, to int }
 	inferred := map[pair]int{}
 	addInferred := func(from, to int, kind RelKind) {
-		s := p.Inferred[kind]
+		s := p.Inferred[kind] * r.cands[from].salience
+		if p.KnownCauses[[2]string{r.cands[from].key.signal, r.cands[to].key.signal}] {
+			s = min(s*p.KnownBoost, max(p.MaxInferred, p.Inferred[kind]))
+		}
 		if s <= 0 || from == to {
 			return
 		}
@@ -295,9 +344,6 @@ func (r *ranker) walk(start map[int]float64) (absorbed []float64, move []float64
 		for _, e := range c.parents {
 			p *= 1 - r.edges[e].s
 			sum += r.edges[e].s
-		}
-		if len(c.parents) > 0 && r.p.Explainable[c.key.signal] && r.p.ExplainedPower > 0 {
-			p = math.Pow(p, r.p.ExplainedPower)
 		}
 		stop[i] = p
 		for _, e := range c.parents {
@@ -466,20 +512,32 @@ func (r *ranker) path(c int, via []int) []Step {
 	return out // unreachable: via has no cycles
 }
 
+// normalized scales weights to sum to 1, dropping zeros.
+func normalized(weights map[int]float64) map[int]float64 {
+	sum := 0.0
+	for _, w := range weights {
+		sum += w
+	}
+	out := map[int]float64{}
+	for i, w := range weights {
+		if w > 0 {
+			out[i] = w / sum
+		}
+	}
+	return out
+}
+
 // RankSymptom ranks the root causes of the symptom events (those about
 // g.Scope). It returns nil candidates when the scope has no events.
 func RankSymptom(g *Subgraph, p Params, k int) Incident {
 	r := build(g, p)
-	start := map[int]float64{}
-	var sym []int
+	weights := map[int]float64{}
 	for i, c := range r.cands {
-		if c.symptom {
-			sym = append(sym, i)
+		if c.symptom && c.salience > r.p.Salience.Normal {
+			weights[i] = c.salience
 		}
 	}
-	for _, i := range sym {
-		start[i] = 1 / float64(len(sym))
-	}
+	start := normalized(weights)
 	if len(start) == 0 {
 		return Incident{}
 	}
@@ -538,20 +596,18 @@ func RankIncidents(g *Subgraph, p Params, k, maxIncidents int) []Incident {
 	}
 	var out []Incident
 	for _, g := range gs {
-		start := map[int]float64{}
-		var sinks []int
+		weights := map[int]float64{}
 		for _, i := range g.members {
 			if len(r.cands[i].children) == 0 {
-				sinks = append(sinks, i)
+				weights[i] = r.cands[i].salience
 			}
 		}
-		if len(sinks) == 0 { // a cycle of inferred edges only: start everywhere
-			sinks = g.members
+		if len(weights) == 0 { // a cycle of inferred edges only: start everywhere
+			for _, i := range g.members {
+				weights[i] = r.cands[i].salience
+			}
 		}
-		for _, i := range sinks {
-			start[i] = 1 / float64(len(sinks))
-		}
-		out = append(out, r.rank(start, k))
+		out = append(out, r.rank(normalized(weights), k))
 	}
 	return out
 }

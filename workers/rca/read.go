@@ -61,10 +61,8 @@ RETURN [r IN scope | r.rid] AS scope, [r IN seen | r.rid][..$maxResources] AS ri
 	return b.String()
 }
 
-// cypherEvents returns the warnings about the given resources in the window
-// (Kubernetes Warning events, logs, and Normal events the normalizer rated
-// WARNING or worse), the newest $perResource per resource, each with the
-// CAUSES edges into it. The window is written as differences on purpose (as
+// cypherEvents returns the events about the given resources in the window,
+// the newest $perResource per resource, each with the CAUSES edges into it. The window is written as differences on purpose (as
 // in the builder's probes): as plain comparisons the planner may answer it
 // from the (client, ts_ms) index, every event of the client in the window,
 // instead of walking ABOUT from the few resources asked about.
@@ -74,10 +72,9 @@ MATCH (r:Resource {client: $client, rid: rid})
 CALL (r) {
   MATCH (r)<-[:ABOUT]-(e:Event)
   WHERE e.ts_ms - $from >= 0 AND $to - e.ts_ms >= 0
-    AND (e.type <> 'Normal' OR e.severity IN ['WARNING', 'ERROR', 'CRITICAL'])
   RETURN e ORDER BY e.ts_ms DESC LIMIT $perResource
 }
-RETURN r.rid AS rid, e.eid AS eid, e.signal AS signal, e.ts_ms AS ts, e.count AS count, e.severity AS severity,
+RETURN r.rid AS rid, e.eid AS eid, e.signal AS signal, e.ts_ms AS ts, e.count AS count, e.type AS type, e.severity AS severity,
        left(e.message, $messageChars) AS message,
        [(e)<-[c:CAUSES]-(a:Event) WHERE a.client = $client | [a.eid, c.rule, c.confidence]] AS causes`
 
@@ -89,7 +86,7 @@ WHERE e.client = $client AND e.ts_ms >= $from AND e.ts_ms <= $to
   AND (e.type <> 'Normal' OR e.severity IN ['WARNING', 'ERROR', 'CRITICAL'])
 WITH e ORDER BY e.ts_ms DESC LIMIT $limit
 MATCH (e)-[:ABOUT]->(r:Resource)
-RETURN r.rid AS rid, e.eid AS eid, e.signal AS signal, e.ts_ms AS ts, e.count AS count, e.severity AS severity,
+RETURN r.rid AS rid, e.eid AS eid, e.signal AS signal, e.ts_ms AS ts, e.count AS count, e.type AS type, e.severity AS severity,
        left(e.message, $messageChars) AS message,
        [(e)<-[c:CAUSES]-(a:Event) WHERE a.client = $client | [a.eid, c.rule, c.confidence]] AS causes`
 
@@ -223,9 +220,10 @@ func toEvents(recs []*neo4j.Record) []Event {
 		e.Signal, _ = v[2].(string)
 		e.TsMs, _ = v[3].(int64)
 		e.Count, _ = v[4].(int64)
-		e.Severity, _ = v[5].(string)
-		e.Message, _ = v[6].(string)
-		if l, ok := v[7].([]any); ok {
+		e.Type, _ = v[5].(string)
+		e.Severity, _ = v[6].(string)
+		e.Message, _ = v[7].(string)
+		if l, ok := v[8].([]any); ok {
 			for _, x := range l {
 				t, _ := x.([]any)
 				if len(t) != 3 {

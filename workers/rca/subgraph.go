@@ -5,8 +5,9 @@ package rca
 // the relations between their resources. read.go fills it from Neo4j; tests
 // build it by hand.
 type Subgraph struct {
-	// Events are the warnings (Kubernetes Warning events, high-signal logs,
-	// events the normalizer rated WARNING or worse) in the window.
+	// Events are the events of the window: around a symptom all of them
+	// (a routine-looking action — a scale-down, a rollout — can be the
+	// cause), for incidents the warnings.
 	Events []Event
 	// Relations say which resource may affect which (From's events can cause
 	// To's), with the kind of relation.
@@ -23,6 +24,7 @@ type Event struct {
 	Signal   string
 	TsMs     int64
 	Count    int64
+	Type     string // Normal, Warning, or Log
 	Severity string
 	Message  string
 	// Causes are the CAUSES edges into this event.
