@@ -268,48 +268,51 @@ type timeField struct {
 	value string
 }
 
-// timestamps returns the event time (eventTime → series.lastObservedTime →
-// lastTimestamp → firstTimestamp → metadata.creationTimestamp, each with its
-// events.k8s.io "deprecated" twin in place) and the first time (firstTimestamp
-// → eventTime → the event time), both RFC 3339 UTC. A present but malformed
-// timestamp is an error, not skipped: it means the producer is broken.
+// timestamps returns the time of this occurrence and of the first one, both
+// RFC 3339 UTC. The occurrence time follows SPEC "Normalized event":
+// series.lastObservedTime → lastTimestamp (or deprecatedLastTimestamp) →
+// eventTime → firstTimestamp (or deprecatedFirstTimestamp) →
+// metadata.creationTimestamp. An events.k8s.io series keeps eventTime at its
+// first observation, so eventTime comes after the last-seen times: a repeat
+// is dated when it happened, not when the series began. The first time is
+// firstTimestamp → deprecatedFirstTimestamp → eventTime → the occurrence
+// time. A present but malformed timestamp is an error, not skipped: it means
+// the producer is broken.
 func timestamps(in *rawEvent) (ts, first string, err error) {
 	var lastObserved string
 	if in.Series != nil {
 		lastObserved = in.Series.LastObservedTime
 	}
-	chain := [...]timeField{
-		{"eventTime", in.EventTime},
-		{"series.lastObservedTime", lastObserved},
-		{"lastTimestamp", in.LastTimestamp},
-		{"deprecatedLastTimestamp", in.DeprecatedLastTimestamp},
-		{"firstTimestamp", in.FirstTimestamp},
-		{"deprecatedFirstTimestamp", in.DeprecatedFirstTimestamp},
-		{"metadata.creationTimestamp", in.Metadata.CreationTimestamp},
+	const (
+		iLastObserved = iota
+		iLast
+		iDeprecatedLast
+		iEventTime
+		iFirst
+		iDeprecatedFirst
+		iCreation
+		nTimes
+	)
+	chain := [nTimes]timeField{
+		iLastObserved:    {"series.lastObservedTime", lastObserved},
+		iLast:            {"lastTimestamp", in.LastTimestamp},
+		iDeprecatedLast:  {"deprecatedLastTimestamp", in.DeprecatedLastTimestamp},
+		iEventTime:       {"eventTime", in.EventTime},
+		iFirst:           {"firstTimestamp", in.FirstTimestamp},
+		iDeprecatedFirst: {"deprecatedFirstTimestamp", in.DeprecatedFirstTimestamp},
+		iCreation:        {"metadata.creationTimestamp", in.Metadata.CreationTimestamp},
 	}
-	var parsed [len(chain)]string
+	var parsed [nTimes]string
 	for i, f := range chain {
 		if parsed[i], err = parseTime(f.name, f.value); err != nil {
 			return "", "", err
 		}
 	}
-	for _, p := range parsed {
-		if p != "" {
-			ts = p
-			break
-		}
-	}
+	ts = firstNonEmpty(parsed[:]...)
 	if ts == "" {
-		return "", "", fmt.Errorf("event has no timestamp (none of eventTime, series.lastObservedTime, lastTimestamp, firstTimestamp, metadata.creationTimestamp)")
+		return "", "", fmt.Errorf("event has no timestamp (none of series.lastObservedTime, lastTimestamp, eventTime, firstTimestamp, metadata.creationTimestamp)")
 	}
-	// firstTimestamp, deprecatedFirstTimestamp, eventTime (the first
-	// observation in events.k8s.io), else the event time itself.
-	for _, p := range []string{parsed[4], parsed[5], parsed[0], ts} {
-		if p != "" {
-			first = p
-			break
-		}
-	}
+	first = firstNonEmpty(parsed[iFirst], parsed[iDeprecatedFirst], parsed[iEventTime], ts)
 	return ts, first, nil
 }
 

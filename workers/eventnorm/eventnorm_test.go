@@ -71,13 +71,22 @@ func TestTimestampFallbackChain(t *testing.T) {
 		wantTS    string
 		wantFirst string
 	}{
-		{"eventTime wins", map[string]string{"eventTime": `"2026-11-20T10:07:00.000001Z"`,
+		// A series repeat is dated when it was last observed, not at the
+		// series' first observation (eventTime).
+		{"series.lastObservedTime wins over eventTime", map[string]string{"eventTime": `"2026-11-20T10:07:00.000001Z"`,
 			"series": `{"count":2,"lastObservedTime":"2026-11-20T10:08:00Z"}`},
-			"2026-11-20T10:07:00.000001Z", "2026-11-20T10:00:00Z"},
+			"2026-11-20T10:08:00Z", "2026-11-20T10:00:00Z"},
+		{"events.k8s.io series: first is eventTime", map[string]string{"firstTimestamp": "", "lastTimestamp": "",
+			"eventTime": `"2026-11-20T10:07:00.000001Z"`, "series": `{"count":2,"lastObservedTime":"2026-11-20T10:08:00Z"}`},
+			"2026-11-20T10:08:00Z", "2026-11-20T10:07:00.000001Z"},
 		{"series.lastObservedTime when eventTime is null", map[string]string{
 			"series": `{"count":2,"lastObservedTime":"2026-11-20T10:08:00Z"}`},
 			"2026-11-20T10:08:00Z", "2026-11-20T10:00:00Z"},
 		{"lastTimestamp", nil, "2026-11-20T10:05:00Z", "2026-11-20T10:00:00Z"},
+		{"lastTimestamp wins over eventTime", map[string]string{"eventTime": `"2026-11-20T10:07:00Z"`},
+			"2026-11-20T10:05:00Z", "2026-11-20T10:00:00Z"},
+		{"eventTime before firstTimestamp", map[string]string{"lastTimestamp": "", "eventTime": `"2026-11-20T10:07:00Z"`},
+			"2026-11-20T10:07:00Z", "2026-11-20T10:00:00Z"},
 		{"deprecatedLastTimestamp", map[string]string{"lastTimestamp": "", "firstTimestamp": "",
 			"deprecatedLastTimestamp": `"2026-11-20T10:04:00Z"`, "deprecatedFirstTimestamp": `"2026-11-20T10:01:00Z"`},
 			"2026-11-20T10:04:00Z", "2026-11-20T10:01:00Z"},
@@ -293,7 +302,9 @@ func TestEventsV1(t *testing.T) {
 		"reason":"FailedScheduling","regarding":{"kind":"Pod","namespace":"shop","name":"web-1","uid":"p-1"},
 		"note":"0/3 nodes are available: 3 Insufficient cpu.","type":"Warning"}`)
 	ev := mustNormalize(t, "k", raw)
-	want := Event{EventID: EventID("s-1", 5), Timestamp: "2026-11-20T10:00:00Z", FirstTimestamp: "2026-11-20T10:00:00Z",
+	// The fifth occurrence is dated when it was last observed; the series
+	// began at eventTime.
+	want := Event{EventID: EventID("s-1", 5), Timestamp: "2026-11-20T10:04:00Z", FirstTimestamp: "2026-11-20T10:00:00Z",
 		Count: 5, Reason: "FailedScheduling", Message: "0/3 nodes are available: 3 Insufficient cpu.", Type: "Warning",
 		Severity: SeverityWarning, Category: CategoryScheduling, Object: Object{"Pod", "shop", "web-1", "p-1"},
 		Source: Source{Component: "default-scheduler"}}
