@@ -58,6 +58,7 @@ type Source struct {
 // read. Unknown fields (managedFields, action, related, ...) are ignored.
 type rawEvent struct {
 	Metadata struct {
+		Namespace         string `json:"namespace"`
 		UID               string `json:"uid"`
 		CreationTimestamp string `json:"creationTimestamp"`
 	} `json:"metadata"`
@@ -146,10 +147,15 @@ func normalize(keyID string, in *rawEvent) (Event, error) {
 	if obj.Kind == "" {
 		return ev, fmt.Errorf("event's %s has no kind", objField)
 	}
-	if obj.Name == "" {
-		return ev, fmt.Errorf("event's %s has no name", objField)
-	}
 	ev.Object = Object{Kind: obj.Kind, Namespace: obj.Namespace, Name: obj.Name, UID: obj.UID}
+	if obj.Name == "" {
+		// The API server accepts a reference with a kind and no name (client-go
+		// leader election records on an empty lock reference, e.g. minikube's
+		// storage-provisioner: "endpoints/" in kubectl get events). Nothing
+		// identifies the object, so the event is attached to the namespace it
+		// was recorded in, the narrowest resource known to hold the object.
+		ev.Object = Object{Kind: "Namespace", Name: firstNonEmpty(obj.Namespace, in.Metadata.Namespace, "default")}
+	}
 
 	if in.Reason == "" {
 		return ev, fmt.Errorf("event has no reason")
@@ -179,6 +185,9 @@ func normalize(keyID string, in *rawEvent) (Event, error) {
 	if msg == "" {
 		msg = in.Note
 	}
+	// Some reporters end a message with the line break of the tool they
+	// quote (an exec probe's "...: unknown\r\n").
+	msg = strings.TrimRight(msg, "\r\n")
 	ev.Message, _ = textclip.Truncate(msg, MaxMessageBytes)
 
 	switch in.Type {
@@ -211,15 +220,26 @@ func normalize(keyID string, in *rawEvent) (Event, error) {
 		ev.Source.Host = in.ReportingInstance
 	}
 
-	switch {
-	case obj.Kind == "Node":
-		ev.Node = obj.Name
-	case ev.Source.Host != "":
-		ev.Node = ev.Source.Host
-	case in.Reason == "Scheduled":
-		ev.Node = scheduledNode(msg)
-	}
+	ev.Node = eventNode(&ev, msg)
 	return ev, nil
+}
+
+// eventNode is the node the event names, or "". Only three things name one:
+// a Node object; a reporter that runs on the node and reports about it (the
+// kubelet, node-problem-detector's monitors), whose source.host is that node;
+// the scheduler's message. Other reporters also set source.host (k3s's
+// deploy, helm-controller, service-lb-controller set the host they run on),
+// but their object does not run there.
+func eventNode(ev *Event, msg string) string {
+	switch {
+	case ev.Object.Kind == "Node":
+		return ev.Object.Name
+	case ev.Source.Host != "" && isNodeReporter(ev.Source.Component):
+		return ev.Source.Host
+	case ev.Reason == "Scheduled", ev.Reason == "Preempted":
+		return schedulerNode(ev.Reason, msg)
+	}
+	return ""
 }
 
 // EventID is "evt-" + 16 hex digits of SHA-256(uid, count): each repeat of
@@ -345,19 +365,41 @@ func isKubelet(component string) bool {
 	return component == "kubelet" || component == "kubernetes.io/kubelet"
 }
 
-// scheduledNode extracts the node from the scheduler's
-// "Successfully assigned <ns>/<pod> to <node>".
-func scheduledNode(msg string) string {
-	const prefix = "Successfully assigned "
-	if !strings.HasPrefix(msg, prefix) {
-		return ""
+// isNodeReporter reports whether component runs on the node its events
+// come from and names it in source.host: the kubelet, node-problem-detector
+// and the problem daemons of its default configs (their "source").
+func isNodeReporter(component string) bool {
+	switch component {
+	case "kubelet", "kubernetes.io/kubelet", "node-problem-detector", "kernel-monitor", "docker-monitor",
+		"systemd-monitor", "abrt-adaptor", "health-checker":
+		return true
 	}
-	i := strings.LastIndex(msg, " to ")
-	if i < 0 {
-		return ""
+	return strings.HasSuffix(component, "-custom-plugin-monitor")
+}
+
+// schedulerNode extracts the node from the scheduler's "Successfully
+// assigned <ns>/<pod> to <node>" (Scheduled) or "Preempted by <pod> on node
+// <node>" (Preempted, the victim's node).
+func schedulerNode(reason, msg string) string {
+	var node string
+	switch reason {
+	case "Scheduled":
+		if !strings.HasPrefix(msg, "Successfully assigned ") {
+			return ""
+		}
+		i := strings.LastIndex(msg, " to ")
+		if i < 0 {
+			return ""
+		}
+		node = msg[i+len(" to "):]
+	case "Preempted":
+		i := strings.LastIndex(msg, " on node ")
+		if i < 0 {
+			return ""
+		}
+		node, _, _ = strings.Cut(msg[i+len(" on node "):], " ")
 	}
-	node := msg[i+len(" to "):]
-	if node == "" || strings.ContainsAny(node, " \t\n") {
+	if node == "" || strings.ContainsAny(node, " \t\r\n") {
 		return ""
 	}
 	return node

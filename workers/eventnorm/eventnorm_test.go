@@ -284,6 +284,29 @@ func TestNodeAndSource(t *testing.T) {
 			"", Source{"deployment-controller", ""}, "shop"},
 		{"scheduler assignment", map[string]string{"source": `{"component":"default-scheduler"}`, "reason": `"Scheduled"`,
 			"type": `"Normal"`, "message": `"Successfully assigned shop/web-1 to node-7"`}, "node-7", Source{"default-scheduler", ""}, "shop"},
+		{"scheduler assignment as events.k8s.io note", map[string]string{"source": "", "message": "", "reason": `"Scheduled"`,
+			"reportingController": `"default-scheduler"`, "reportingInstance": `"default-scheduler-cp-1"`,
+			"note": `"Successfully assigned shop/web-1 to node-7"`}, "node-7", Source{"default-scheduler", ""}, "shop"},
+		{"scheduler assignment with spaces is not a node", map[string]string{"source": `{"component":"default-scheduler"}`, "reason": `"Scheduled"`,
+			"message": `"Successfully assigned shop/web-1 to the best node"`}, "", Source{"default-scheduler", ""}, "shop"},
+		{"preemption victim's node", map[string]string{"source": `{"component":"default-scheduler"}`, "reason": `"Preempted"`,
+			"message": `"Preempted by shop/batch-1 on node node-4"`}, "node-4", Source{"default-scheduler", ""}, "shop"},
+		{"preemption, pod uid form", map[string]string{"source": `{"component":"default-scheduler"}`, "reason": `"Preempted"`,
+			"message": `"Preempted by pod 2f1c on node node-4 (in kube-scheduler memory)."`}, "node-4", Source{"default-scheduler", ""}, "shop"},
+		{"node-problem-detector monitor", map[string]string{"source": `{"component":"kernel-monitor","host":"node-5"}`},
+			"node-5", Source{"kernel-monitor", "node-5"}, "shop"},
+		{"npd custom plugin monitor", map[string]string{"source": `{"component":"ntp-custom-plugin-monitor","host":"node-5"}`},
+			"node-5", Source{"ntp-custom-plugin-monitor", "node-5"}, "shop"},
+		// Controllers set source.host to the host they run on; their objects
+		// do not run there (k3s deploy, helm-controller, service-lb).
+		{"k3s deploy controller's host is not the object's node", map[string]string{
+			"involvedObject": `{"kind":"Addon","namespace":"kube-system","name":"coredns"}`, "reason": `"ApplyingManifest"`,
+			"source": `{"component":"deploy","host":"server-0"}`}, "", Source{"deploy", "server-0"}, "kube-system"},
+		{"service-lb controller's host is not the Service's node", map[string]string{
+			"involvedObject": `{"kind":"Service","namespace":"kube-system","name":"traefik"}`, "reason": `"UpdatedLoadBalancer"`,
+			"source": `{"component":"service-lb-controller","host":"server-0"}`}, "", Source{"service-lb-controller", "server-0"}, "kube-system"},
+		{"controller's host on a pod is not the pod's node", map[string]string{"source": `{"component":"some-operator","host":"node-8"}`},
+			"", Source{"some-operator", "node-8"}, "shop"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,6 +315,47 @@ func TestNodeAndSource(t *testing.T) {
 				t.Errorf("node %q source %+v ns %q; want %q %+v %q", ev.Node, ev.Source, ev.Object.Namespace, tt.node, tt.src, tt.objectNS)
 			}
 		})
+	}
+}
+
+// TestNamelessObject: an object reference with a kind and no name (client-go
+// leader election on an empty lock reference) is attached to the namespace
+// the event was recorded in.
+func TestNamelessObject(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields map[string]string
+		want   Object
+	}{
+		{"event's namespace", map[string]string{"involvedObject": `{"kind":"Endpoints","apiVersion":"v1"}`,
+			"metadata": `{"name":".17a3ba8b4aa36c81","namespace":"kube-system","uid":"u-1"}`},
+			Object{Kind: "Namespace", Name: "kube-system"}},
+		{"object's namespace first", map[string]string{"involvedObject": `{"kind":"Lease","namespace":"infra"}`,
+			"metadata": `{"namespace":"default","uid":"u-1"}`}, Object{Kind: "Namespace", Name: "infra"}},
+		{"default when none is given", map[string]string{"involvedObject": `{"kind":"Endpoints"}`,
+			"metadata": `{"uid":"u-1"}`}, Object{Kind: "Namespace", Name: "default"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := mustNormalize(t, "k", coreEvent(t, tt.fields))
+			if ev.Object != tt.want {
+				t.Errorf("object %+v, want %+v", ev.Object, tt.want)
+			}
+		})
+	}
+}
+
+func TestMessageLineBreakTrimmed(t *testing.T) {
+	for _, msg := range []string{`"probe failed: unknown\r\n"`, `"probe failed: unknown\n"`, `"probe failed: unknown\r\n\r\n"`} {
+		ev := mustNormalize(t, "k", coreEvent(t, map[string]string{"message": msg}))
+		if ev.Message != "probe failed: unknown" {
+			t.Errorf("message %s became %q", msg, ev.Message)
+		}
+	}
+	// Inner line breaks and other trailing space stay.
+	ev := mustNormalize(t, "k", coreEvent(t, map[string]string{"message": `"a\r\nb "`}))
+	if ev.Message != "a\r\nb " {
+		t.Errorf("message became %q", ev.Message)
 	}
 }
 
@@ -333,7 +397,7 @@ func TestBadInputs(t *testing.T) {
 		{"trailing data", append(coreEvent(t, nil), " {}"...), "invalid JSON at offset"},
 		{"missing object", coreEvent(t, map[string]string{"involvedObject": ""}), "event has neither involvedObject nor regarding"},
 		{"object without kind", coreEvent(t, map[string]string{"involvedObject": `{"name":"web-1"}`}), "event's involvedObject has no kind"},
-		{"object without name", coreEvent(t, map[string]string{"involvedObject": `{"kind":"Pod"}`}), "event's involvedObject has no name"},
+		{"empty object", coreEvent(t, map[string]string{"involvedObject": `{}`}), "event's involvedObject has no kind"},
 		{"object not an object", coreEvent(t, map[string]string{"involvedObject": `"web-1"`}), "field involvedObject must be an object, got JSON string"},
 		{"nested wrong type", coreEvent(t, map[string]string{"involvedObject": `{"kind":5,"name":"web-1"}`}), "field involvedObject.kind must be a string, got JSON number (offset "},
 		{"missing reason", coreEvent(t, map[string]string{"reason": ""}), "event has no reason"},
