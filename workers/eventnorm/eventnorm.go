@@ -195,7 +195,7 @@ func normalize(keyID string, in *rawEvent) (Event, error) {
 	default:
 		return ev, fmt.Errorf("event type must be Normal or Warning, got %q", in.Type)
 	}
-	rule := Classify(in.Reason, in.Type, strings.ToLower(msg))
+	rule := Classify(obj.Kind, in.Reason, in.Type, strings.ToLower(msg))
 	ev.Type, ev.Severity, ev.Category = in.Type, rule.Severity, rule.Category
 	if ev.Type == "" {
 		// Some old reporters leave type empty; infer it from the rule.

@@ -163,67 +163,103 @@ func TestClassification(t *testing.T) {
 		reason, typ, msg string
 		cat              Category
 		sev              Severity
+		kind             string // "" = Pod
 	}{
-		{"OOMKilled", "Warning", "Container app was OOMKilled", CategoryOOM, SeverityCritical},
-		{"OOMKilling", "Warning", "Memory cgroup out of memory: Killed process 1 (java)", CategoryOOM, SeverityCritical},
-		{"Failed", "Warning", "Container exited: OOMKilled", CategoryOOM, SeverityCritical},
-		{"BackOff", "Warning", "Back-off restarting failed container app", CategoryCrash, SeverityError},
-		{"CrashLoopBackOff", "Warning", "", CategoryCrash, SeverityError},
-		{"BackOff", "Normal", `Back-off pulling image "x"`, CategoryImage, SeverityError},
-		{"Failed", "Warning", `Failed to pull image "x": not found`, CategoryImage, SeverityError},
-		{"Failed", "Warning", "Error: ErrImagePull", CategoryImage, SeverityError},
-		{"Failed", "Warning", "Error: ImagePullBackOff", CategoryImage, SeverityError},
-		{"ErrImagePull", "Warning", "", CategoryImage, SeverityError},
-		{"ImagePullBackOff", "Warning", "", CategoryImage, SeverityError},
-		{"InspectFailed", "Warning", "", CategoryImage, SeverityError},
-		{"ErrImageNeverPull", "Warning", "", CategoryImage, SeverityError},
-		{"Failed", "Warning", "Error: failed to start container: exec: permission denied", CategoryCrash, SeverityError},
-		{"Failed", "Warning", `Error: secret "db" not found`, CategoryConfig, SeverityError},
-		{"Failed", "Warning", `Error: configmap "cfg" not found`, CategoryConfig, SeverityError},
-		{"Failed", "Warning", "Error: couldn't find key PASSWORD in Secret shop/db", CategoryConfig, SeverityError},
-		{"CreateContainerConfigError", "Warning", "", CategoryConfig, SeverityError},
-		{"FailedCreate", "Warning", `Error creating: secret "tok" not found`, CategoryConfig, SeverityError},
-		{"FailedCreate", "Warning", "Error creating: exceeded quota: compute", CategoryScaling, SeverityWarning},
-		{"FailedScheduling", "Warning", "0/3 nodes are available", CategoryScheduling, SeverityWarning},
-		{"Scheduled", "Normal", "Successfully assigned a/b to n", CategoryScheduling, SeverityInfo},
-		{"FailedMount", "Warning", `MountVolume.SetUp failed for volume "v" : configmap "c" not found`, CategoryConfig, SeverityError},
-		{"FailedMount", "Warning", "mount.nfs: Connection refused", CategoryStorage, SeverityError},
-		{"FailedAttachVolume", "Warning", "", CategoryStorage, SeverityError},
-		{"FailedMapVolume", "Warning", "", CategoryStorage, SeverityError},
-		{"VolumeResizeFailed", "Warning", "", CategoryStorage, SeverityError},
-		{"Unhealthy", "Warning", "Readiness probe failed: connect: connection refused", CategoryProbe, SeverityWarning},
-		{"Unhealthy", "Warning", "Liveness probe failed: HTTP probe failed with statuscode: 500", CategoryProbe, SeverityError},
-		{"Unhealthy", "Warning", "Startup probe failed: timeout", CategoryProbe, SeverityError},
-		{"Evicted", "Warning", "The node was low on resource: memory.", CategoryNode, SeverityError},
-		{"Evicting", "Normal", "", CategoryNode, SeverityError},
-		{"NodeNotReady", "Normal", "Node n status is now: NodeNotReady", CategoryNode, SeverityCritical},
-		{"NodeHasDiskPressure", "Normal", "", CategoryNode, SeverityError},
-		{"NodeHasMemoryPressure", "Normal", "", CategoryNode, SeverityError},
-		{"Rebooted", "Warning", "", CategoryNode, SeverityError},
-		{"NodeNotSchedulable", "Normal", "", CategoryNode, SeverityError},
-		{"NodeReady", "Normal", "", CategoryNode, SeverityInfo},
-		{"Killing", "Normal", "Container app failed liveness probe, will be restarted", CategoryCrash, SeverityWarning},
-		{"Killing", "Normal", "Stopping container app", CategoryOther, SeverityInfo},
-		{"DNSConfigForming", "Warning", "Nameserver limits were exceeded", CategoryNetwork, SeverityWarning},
-		{"NetworkNotReady", "Warning", "", CategoryNetwork, SeverityError},
-		{"FailedCreatePodSandBox", "Warning", "failed to setup network for sandbox: plugin type=calico", CategoryNetwork, SeverityError},
-		{"FailedCreatePodSandBox", "Warning", "failed to create containerd task", CategoryCrash, SeverityError},
-		{"FailedSync", "Warning", "dial tcp 10.0.0.1:443: connect: connection refused", CategoryNetwork, SeverityError},
-		{"FailedSync", "Warning", "dial tcp: connect: no route to host", CategoryNetwork, SeverityError},
-		{"ScalingReplicaSet", "Normal", "Scaled up replica set web-1 to 3", CategoryScaling, SeverityInfo},
-		{"SuccessfulRescale", "Normal", "New size: 5", CategoryScaling, SeverityInfo},
-		{"FailedGetScale", "Warning", "", CategoryScaling, SeverityWarning},
-		{"Pulled", "Normal", "", CategoryImage, SeverityInfo},
-		{"Created", "Normal", "", CategoryOther, SeverityInfo},
-		{"Started", "Normal", "", CategoryOther, SeverityInfo},
-		{"SomethingNew", "Warning", "", CategoryOther, SeverityWarning},
-		{"SomethingNew", "Normal", "", CategoryOther, SeverityInfo},
+		{"OOMKilled", "Warning", "Container app was OOMKilled", CategoryOOM, SeverityCritical, ""},
+		{"OOMKilling", "Warning", "Memory cgroup out of memory: Killed process 1 (java)", CategoryOOM, SeverityCritical, ""},
+		{"Failed", "Warning", "Container exited: OOMKilled", CategoryOOM, SeverityCritical, ""},
+		{"BackOff", "Warning", "Back-off restarting failed container app", CategoryCrash, SeverityError, ""},
+		{"CrashLoopBackOff", "Warning", "", CategoryCrash, SeverityError, ""},
+		{"BackOff", "Normal", `Back-off pulling image "x"`, CategoryImage, SeverityError, ""},
+		{"Failed", "Warning", `Failed to pull image "x": not found`, CategoryImage, SeverityError, ""},
+		{"Failed", "Warning", "Error: ErrImagePull", CategoryImage, SeverityError, ""},
+		{"Failed", "Warning", "Error: ImagePullBackOff", CategoryImage, SeverityError, ""},
+		{"ErrImagePull", "Warning", "", CategoryImage, SeverityError, ""},
+		{"ImagePullBackOff", "Warning", "", CategoryImage, SeverityError, ""},
+		{"InspectFailed", "Warning", "", CategoryImage, SeverityError, ""},
+		{"ErrImageNeverPull", "Warning", "", CategoryImage, SeverityError, ""},
+		{"Failed", "Warning", "Error: failed to start container: exec: permission denied", CategoryCrash, SeverityError, ""},
+		{"Failed", "Warning", `Error: secret "db" not found`, CategoryConfig, SeverityError, ""},
+		{"Failed", "Warning", `Error: configmap "cfg" not found`, CategoryConfig, SeverityError, ""},
+		{"Failed", "Warning", "Error: couldn't find key PASSWORD in Secret shop/db", CategoryConfig, SeverityError, ""},
+		{"CreateContainerConfigError", "Warning", "", CategoryConfig, SeverityError, ""},
+		{"FailedCreate", "Warning", `Error creating: secret "tok" not found`, CategoryConfig, SeverityError, ""},
+		{"FailedCreate", "Warning", "Error creating: exceeded quota: compute", CategoryScaling, SeverityWarning, ""},
+		{"FailedScheduling", "Warning", "0/3 nodes are available", CategoryScheduling, SeverityWarning, ""},
+		{"Scheduled", "Normal", "Successfully assigned a/b to n", CategoryScheduling, SeverityInfo, ""},
+		{"FailedMount", "Warning", `MountVolume.SetUp failed for volume "v" : configmap "c" not found`, CategoryConfig, SeverityError, ""},
+		{"FailedMount", "Warning", "mount.nfs: Connection refused", CategoryStorage, SeverityError, ""},
+		{"FailedAttachVolume", "Warning", "", CategoryStorage, SeverityError, ""},
+		{"FailedMapVolume", "Warning", "", CategoryStorage, SeverityError, ""},
+		{"VolumeResizeFailed", "Warning", "", CategoryStorage, SeverityError, ""},
+		{"Unhealthy", "Warning", "Readiness probe failed: connect: connection refused", CategoryProbe, SeverityWarning, ""},
+		{"Unhealthy", "Warning", "Liveness probe failed: HTTP probe failed with statuscode: 500", CategoryProbe, SeverityError, ""},
+		{"Unhealthy", "Warning", "Startup probe failed: timeout", CategoryProbe, SeverityError, ""},
+		{"Evicted", "Warning", "The node was low on resource: memory.", CategoryNode, SeverityError, ""},
+		{"Evicting", "Normal", "", CategoryNode, SeverityError, ""},
+		{"NodeNotReady", "Normal", "Node n status is now: NodeNotReady", CategoryNode, SeverityCritical, ""},
+		{"NodeHasDiskPressure", "Normal", "", CategoryNode, SeverityError, ""},
+		{"NodeHasInsufficientMemory", "Normal", "Node n status is now: NodeHasInsufficientMemory", CategoryNode, SeverityError, "Node"},
+		{"NodeHasInsufficientPID", "Normal", "", CategoryNode, SeverityError, "Node"},
+		{"InvalidDiskCapacity", "Warning", "invalid capacity 0 on image filesystem", CategoryNode, SeverityWarning, "Node"},
+		{"KernelOops", "Warning", "kernel: BUG: unable to handle kernel NULL pointer dereference at 0000000000000000", CategoryNode, SeverityError, "Node"},
+		{"TaskHung", "Warning", "task java:1234 blocked for more than 120 seconds.", CategoryNode, SeverityError, "Node"},
+		{"FilesystemIsReadOnly", "Warning", "Remounting filesystem read-only", CategoryNode, SeverityError, "Node"},
+		{"ContainerdUnhealthy", "Warning", "", CategoryNode, SeverityError, "Node"},
+		{"KubeletStart", "Normal", "Started Kubernetes kubelet.", CategoryNode, SeverityInfo, "Node"},
+		// Job failures are the Job's pods failing.
+		{"BackoffLimitExceeded", "Warning", "Job has reached the specified backoff limit", CategoryCrash, SeverityError, "Job"},
+		{"DeadlineExceeded", "Warning", "Job was active longer than specified deadline", CategoryCrash, SeverityError, "Job"},
+		{"PodFailurePolicy", "Warning", "Container main for pod ns/p failed with exit code 42 matching FailJob rule at index 0", CategoryCrash, SeverityError, "Job"},
+		{"MaxFailedIndexesExceeded", "Warning", "Job has exceeded the specified maximal number of failed indexes", CategoryCrash, SeverityError, "Job"},
+		{"DeadlineExceeded", "Warning", "Pod was active on the node longer than the specified deadline", CategoryCrash, SeverityError, ""},
+		// Node network setup, Normal in older releases.
+		{"CIDRAssignmentFailed", "Normal", "Node n status is now: CIDRAssignmentFailed", CategoryNetwork, SeverityError, "Node"},
+		{"CIDRNotAvailable", "Normal", "Node n status is now: CIDRNotAvailable", CategoryNetwork, SeverityError, "Node"},
+		{"FailedToCreateRoute", "Warning", "Could not create route", CategoryNetwork, SeverityError, "Node"},
+		{"UnAvailableLoadBalancer", "Warning", "There are no available nodes for LoadBalancer", CategoryNetwork, SeverityError, "Service"},
+		{"UpdatedLoadBalancer", "Normal", "Updated LoadBalancer with new IPs: [] -> [172.17.0.2]", CategoryNetwork, SeverityInfo, "Service"},
+		{"EnsuredLoadBalancer", "Normal", "Ensured load balancer", CategoryNetwork, SeverityInfo, "Service"},
+		// Controller bookkeeping: the reason alone does not say scaling.
+		{"SuccessfulCreate", "Normal", "Created pod: web-1-abcde", CategoryScaling, SeverityInfo, "ReplicaSet"},
+		{"SuccessfulDelete", "Normal", "Deleted pod: web-1-abcde", CategoryScaling, SeverityInfo, "ReplicaSet"},
+		{"SuccessfulCreate", "Normal", "create Pod db-0 in StatefulSet db successful", CategoryScaling, SeverityInfo, "StatefulSet"},
+		{"SuccessfulCreate", "Normal", "Created pod: oom-kill-job3-gbb89", CategoryOther, SeverityInfo, "Job"},
+		{"SuccessfulCreate", "Normal", "Created job backup-28930", CategoryOther, SeverityInfo, "CronJob"},
+		{"SuccessfulCreate", "Normal", "Created pod: fluent-bit-x7k2p", CategoryOther, SeverityInfo, "DaemonSet"},
+		{"SawCompletedJob", "Normal", "Saw completed job: backup-28930, status: Complete", CategoryOther, SeverityInfo, "CronJob"},
+		{"Completed", "Normal", "Job completed", CategoryOther, SeverityInfo, "Job"},
+		// The scheduler skipping a pod that is being deleted is no failure.
+		{"FailedScheduling", "Warning", "skip schedule deleting pod: default/web-1", CategoryScheduling, SeverityInfo, ""},
+		{"Rebooted", "Warning", "", CategoryNode, SeverityError, ""},
+		{"NodeNotSchedulable", "Normal", "", CategoryNode, SeverityError, ""},
+		{"NodeReady", "Normal", "", CategoryNode, SeverityInfo, ""},
+		{"Killing", "Normal", "Container app failed liveness probe, will be restarted", CategoryCrash, SeverityWarning, ""},
+		{"Killing", "Normal", "Stopping container app", CategoryOther, SeverityInfo, ""},
+		{"DNSConfigForming", "Warning", "Nameserver limits were exceeded", CategoryNetwork, SeverityWarning, ""},
+		{"NetworkNotReady", "Warning", "", CategoryNetwork, SeverityError, ""},
+		{"FailedCreatePodSandBox", "Warning", "failed to setup network for sandbox: plugin type=calico", CategoryNetwork, SeverityError, ""},
+		{"FailedCreatePodSandBox", "Warning", "failed to create containerd task", CategoryCrash, SeverityError, ""},
+		{"FailedSync", "Warning", "dial tcp 10.0.0.1:443: connect: connection refused", CategoryNetwork, SeverityError, ""},
+		{"FailedSync", "Warning", "dial tcp: connect: no route to host", CategoryNetwork, SeverityError, ""},
+		{"ScalingReplicaSet", "Normal", "Scaled up replica set web-1 to 3", CategoryScaling, SeverityInfo, ""},
+		{"SuccessfulRescale", "Normal", "New size: 5", CategoryScaling, SeverityInfo, ""},
+		{"FailedGetScale", "Warning", "", CategoryScaling, SeverityWarning, ""},
+		{"Pulled", "Normal", "", CategoryImage, SeverityInfo, ""},
+		{"Created", "Normal", "", CategoryOther, SeverityInfo, ""},
+		{"Started", "Normal", "", CategoryOther, SeverityInfo, ""},
+		{"SomethingNew", "Warning", "", CategoryOther, SeverityWarning, ""},
+		{"SomethingNew", "Normal", "", CategoryOther, SeverityInfo, ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.reason+"/"+tt.msg, func(t *testing.T) {
-			r := Classify(tt.reason, tt.typ, strings.ToLower(tt.msg))
+		kind := tt.kind
+		if kind == "" {
+			kind = "Pod"
+		}
+		t.Run(kind+"/"+tt.reason+"/"+tt.msg, func(t *testing.T) {
+			r := Classify(kind, tt.reason, tt.typ, strings.ToLower(tt.msg))
 			if r.Category != tt.cat || r.Severity != tt.sev {
-				t.Errorf("Classify(%q, %q, %q) = %s/%s (%s), want %s/%s", tt.reason, tt.typ, tt.msg, r.Category, r.Severity, r.Why, tt.cat, tt.sev)
+				t.Errorf("Classify(%q, %q, %q, %q) = %s/%s (%s), want %s/%s", kind, tt.reason, tt.typ, tt.msg, r.Category, r.Severity, r.Why, tt.cat, tt.sev)
 			}
 		})
 	}
@@ -234,7 +270,7 @@ func TestClassification(t *testing.T) {
 func TestRulesTable(t *testing.T) {
 	rs := Rules()
 	last := rs[len(rs)-1]
-	if len(last.Reasons) != 0 || last.Type != "" || len(last.MessageAny) != 0 || len(last.MessageAll) != 0 {
+	if len(last.Reasons) != 0 || len(last.Kinds) != 0 || last.Type != "" || len(last.MessageAny) != 0 || len(last.MessageAll) != 0 {
 		t.Fatalf("last rule %+v is not a catch-all", last)
 	}
 	valid := map[Category]bool{CategoryOOM: true, CategoryCrash: true, CategoryImage: true, CategoryScheduling: true,
