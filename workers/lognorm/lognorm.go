@@ -47,9 +47,10 @@ type Log struct {
 // rawLog is the union of the Vector and Fluent Bit record fields we read;
 // everything else (labels, annotations, file, source_type, ...) is ignored.
 type rawLog struct {
-	Message *string `json:"message"` // Vector
-	Log     *string `json:"log"`     // Fluent Bit
-	Msg     *string `json:"msg"`     // Fluent Bit Merge_Log without Keep_Log
+	// The line: a string, or an object when the shipper parsed a JSON line
+	// (a Vector remap with parse_json). Kept raw to tell the two apart.
+	Message json.RawMessage `json:"message"` // Vector
+	Log     json.RawMessage `json:"log"`     // Fluent Bit
 
 	Timestamp   json.RawMessage `json:"timestamp"`  // Vector
 	Time        json.RawMessage `json:"time"`       // Fluent Bit docker/cri parsers
@@ -62,6 +63,8 @@ type rawLog struct {
 	Lvl      json.RawMessage `json:"lvl"`
 
 	Kubernetes *k8sMeta `json:"kubernetes"`
+	// Fluent Bit's Namespace_labels map: only the namespace, no pod.
+	KubernetesNamespace json.RawMessage `json:"kubernetes_namespace"`
 }
 
 type k8sMeta struct {
@@ -100,28 +103,22 @@ func NormalizeLog(keyID string, raw []byte) (Log, error) {
 	if err := decodeLog(raw, &in); err != nil {
 		return Log{}, err
 	}
-	return normalize(keyID, &in)
+	return normalize(keyID, raw, &in)
 }
 
-func normalize(keyID string, in *rawLog) (Log, error) {
+func normalize(keyID string, raw []byte, in *rawLog) (Log, error) {
 	var l Log
 
-	var text string
-	switch {
-	case in.Message != nil:
-		text = *in.Message
-	case in.Log != nil:
-		text = *in.Log
-	case in.Msg != nil:
-		text = *in.Msg
-	default:
-		return l, fmt.Errorf("log record has no message (Vector), log (Fluent Bit) or msg field")
+	text, err := recordText(raw, in)
+	if err != nil {
+		return l, err
 	}
-	// Docker's json-file driver keeps the line's newline.
-	text = strings.TrimRight(text, "\r\n")
 
 	k := in.Kubernetes
 	if k == nil {
+		if present(in.KubernetesNamespace) {
+			return l, fmt.Errorf("log record has only kubernetes_namespace, no kubernetes pod metadata: a log must name its pod (Fluent Bit kubernetes filter)")
+		}
 		return l, fmt.Errorf("log record has no kubernetes metadata (Vector kubernetes_logs / Fluent Bit kubernetes filter)")
 	}
 	l.Namespace = firstNonEmpty(k.PodNamespace, k.NamespaceName)

@@ -51,13 +51,52 @@ func TestShipperFormats(t *testing.T) {
 		{"fluent bit date epoch_ms", `{"log":"hello","date":1795168800500,"kubernetes":` + fluentK8s + `}`},
 		{"time wins over @timestamp", `{"log":"hello","time":"2026-11-20T10:00:00.5Z","@timestamp":1.5,"kubernetes":` + fluentK8s + `}`},
 		{"offset converted to UTC", `{"log":"hello","time":"2026-11-20T11:00:00.5+01:00","kubernetes":` + fluentK8s + `}`},
-		{"fluent bit merge_log without keep_log", `{"msg":"hello","time":"2026-11-20T10:00:00.5Z","kubernetes":` + fluentK8s + `}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := mustNormalize(t, []byte(tt.raw))
 			if got != want {
 				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestParsedLines: a line the shipper already parsed into an object (Vector
+// remap with parse_json, Fluent Bit Merge_Log) is the application's JSON log.
+func TestParsedLines(t *testing.T) {
+	const ts = `"time":"2026-11-20T10:00:00.5Z"`
+	tests := []struct {
+		name, raw, text, msg string
+		sev                  Severity
+	}{
+		// Fluent Bit Merge_Log On + Keep_Log Off: the app's fields at the top
+		// level, no log; the shipper's own fields are not the app's.
+		{"keep_log off, no msg field", `{"stream":"stdout",` + ts + `,"message_id":1,"word":"eagers","kubernetes":` + fluentK8s + `}`,
+			`{"message_id":1,"word":"eagers"}`, `{"message_id":1,"word":"eagers"}`, SeverityInfo},
+		{"keep_log off, msg, level and error", `{` + ts + `,"_p":"F","logtag":"F","level":"error","msg":"lost broker","error":"EOF","kubernetes":` + fluentK8s + `}`,
+			`{"level":"error","msg":"lost broker","error":"EOF"}`, "lost broker: EOF", SeverityError},
+		{"keep_log off, app fields keep their order and spelling", `{"z":{"b": [1, 2]},` + ts + `,"Stream":"stdout","a<b":"x&y","kubernetes":` + fluentK8s + `,"@timestamp":1.5}`,
+			`{"z":{"b":[1,2]},"a<b":"x&y"}`, `{"z":{"b":[1,2]},"a<b":"x&y"}`, SeverityInfo},
+		{"keep_log off, null message is absent", `{"message":null,` + ts + `,"lvl":"warn","msg":"slow","kubernetes":` + fluentK8s + `}`,
+			`{"lvl":"warn","msg":"slow"}`, "slow", SeverityWarning},
+		// Vector: message parsed into an object by a remap.
+		{"vector message object", `{"message":{"level":"warn","msg":"queue full","depth": 9},"timestamp":"2026-11-20T10:00:00.5Z","kubernetes":` + vectorK8s + `}`,
+			`{"level":"warn","msg":"queue full","depth":9}`, "queue full", SeverityWarning},
+		{"vector message object without msg", `{"message":{"event_type":"closed_connection","duration":30124},"timestamp":"2026-11-20T10:00:00.5Z","kubernetes":` + vectorK8s + `}`,
+			`{"event_type":"closed_connection","duration":30124}`, `{"event_type":"closed_connection","duration":30124}`, SeverityInfo},
+		{"fluent bit log object", `{"log":{"severity":"ERROR","message":"disk full"},` + ts + `,"kubernetes":` + fluentK8s + `}`,
+			`{"severity":"ERROR","message":"disk full"}`, "disk full", SeverityError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := mustNormalize(t, []byte(tt.raw))
+			if l.Message != tt.msg || l.Severity != tt.sev {
+				t.Errorf("message %q severity %s; want %q %s", l.Message, l.Severity, tt.msg, tt.sev)
+			}
+			// The id covers the line as the application wrote it.
+			if want := LogID("key-1", "2026-11-20T10:00:00.5Z", tt.text); l.LogID != want {
+				t.Errorf("id %s, want the id of the text %s", l.LogID, tt.text)
 			}
 		})
 	}
@@ -312,10 +351,11 @@ func TestBadInputs(t *testing.T) {
 		{"JSON array", "log record must be a JSON object, got array", []byte(`[{"message":"x"}]`)},
 		{"JSON null", "log record must be a JSON object, got null", []byte(`null`)},
 		{"JSON string", "log record must be a JSON object, got string", []byte(`"hello"`)},
-		{"message number", "field message must be a string, got JSON number", []byte(`{"message":1,"timestamp":"2026-11-20T10:00:00Z","kubernetes":` + vectorK8s + `}`)},
-		{"log object", "field log must be a string, got JSON object", []byte(`{"log":{"a":1},"time":"2026-11-20T10:00:00Z","kubernetes":` + fluentK8s + `}`)},
-		{"no message", "log record has no message (Vector), log (Fluent Bit) or msg field", []byte(`{"timestamp":"2026-11-20T10:00:00Z","kubernetes":` + vectorK8s + `}`)},
+		{"message number", "field message must be a string or an object, got JSON number", []byte(`{"message":1,"timestamp":"2026-11-20T10:00:00Z","kubernetes":` + vectorK8s + `}`)},
+		{"log array", "field log must be a string or an object, got JSON array", []byte(`{"log":["a"],"time":"2026-11-20T10:00:00Z","kubernetes":` + fluentK8s + `}`)},
+		{"no message", "log record has no message (Vector), no log (Fluent Bit) and no application fields", []byte(`{"timestamp":"2026-11-20T10:00:00Z","stream":"stdout","kubernetes":` + vectorK8s + `}`)},
 		{"no kubernetes", "log record has no kubernetes metadata", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z"}`)},
+		{"only namespace metadata", "log record has only kubernetes_namespace, no kubernetes pod metadata", []byte(`{"log":"x","time":"2026-11-20T10:00:00Z","kubernetes_namespace":{"name":"test"}}`)},
 		{"kubernetes field wrong type", "field kubernetes.pod_name must be a string, got JSON number (offset ", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":{"pod_name":7}}`)},
 		{"kubernetes string", "field kubernetes must be an object, got JSON string", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":"web-1"}`)},
 		{"no namespace", "log record has no kubernetes.pod_namespace (Vector) or kubernetes.namespace_name (Fluent Bit)", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":{"pod_name":"a"}}`)},

@@ -1,6 +1,7 @@
 package lognorm
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -8,6 +9,113 @@ import (
 	"strings"
 	"time"
 )
+
+// recordText returns the record's line: message (Vector) or log (Fluent
+// Bit) as a string, or as compact JSON when the shipper parsed the line into
+// an object; without either, the application's fields that Fluent Bit's
+// Merge_Log On + Keep_Log Off put at the top level, as one JSON object.
+func recordText(raw []byte, in *rawLog) (string, error) {
+	for _, f := range [...]struct {
+		name string
+		raw  json.RawMessage
+	}{{"message", in.Message}, {"log", in.Log}} {
+		if !present(f.raw) {
+			continue
+		}
+		switch f.raw[0] {
+		case '"':
+			var s string
+			if err := decodeString(f.raw, &s); err != nil {
+				return "", fmt.Errorf("log record field %s: %w", f.name, err)
+			}
+			// Docker's json-file driver keeps the line's newline.
+			return strings.TrimRight(s, "\r\n"), nil
+		case '{':
+			var b bytes.Buffer
+			if err := json.Compact(&b, f.raw); err != nil {
+				return "", fmt.Errorf("log record field %s: %w", f.name, err)
+			}
+			return b.String(), nil
+		default:
+			return "", fmt.Errorf("field %s must be a string or an object, got JSON %s", f.name, jsonKind(f.raw))
+		}
+	}
+	app, err := appFields(raw)
+	if err != nil {
+		return "", err
+	}
+	if app == "" {
+		return "", fmt.Errorf("log record has no message (Vector), no log (Fluent Bit) and no application fields (Fluent Bit Merge_Log with Keep_Log Off)")
+	}
+	return app, nil
+}
+
+// shipperKey reports whether a top-level key is the shipper's (Vector
+// kubernetes_logs, Fluent Bit tail + kubernetes filter and its outputs'
+// time keys) rather than one of the application's merged fields. Keys match
+// without regard to case, as the record's fields do.
+func shipperKey(k string) bool {
+	for _, s := range [...]string{"kubernetes", "kubernetes_namespace", "stream", "time", "timestamp", "@timestamp", "date",
+		"_p", "logtag", "file", "source_type", "timestamp_end", "message", "log"} {
+		if strings.EqualFold(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// appFields returns the record's members that are not the shipper's, in
+// their order, as one compact JSON object; "" when there are none. The
+// standard library's tokenizer keeps the order (no map); this runs only for
+// records without message and log.
+func appFields(raw []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return "", fmt.Errorf("reading the record's fields: %w", err)
+	}
+	var b bytes.Buffer
+	key := json.NewEncoder(&b)
+	key.SetEscapeHTML(false)
+	n := 0
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", fmt.Errorf("reading the record's fields: %w", err)
+		}
+		name, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "", fmt.Errorf("reading the record's field %q: %w", name, err)
+		}
+		if shipperKey(name) {
+			continue
+		}
+		if n == 0 {
+			b.WriteByte('{')
+		} else {
+			b.WriteByte(',')
+		}
+		n++
+		if err := key.Encode(name); err != nil {
+			return "", fmt.Errorf("writing field name %q: %w", name, err)
+		}
+		b.Truncate(b.Len() - 1) // Encode's newline
+		b.WriteByte(':')
+		if err := json.Compact(&b, v); err != nil {
+			return "", fmt.Errorf("reading the record's field %q: %w", name, err)
+		}
+	}
+	if n == 0 {
+		return "", nil
+	}
+	b.WriteByte('}')
+	return b.String(), nil
+}
+
+// present reports whether a raw field was given and is not null.
+func present(raw json.RawMessage) bool {
+	return len(raw) > 0 && string(raw) != "null"
+}
 
 // recordTime returns the record's time, RFC 3339 UTC, from the first of
 // timestamp (Vector), time (Fluent Bit parsers), @timestamp, date (Fluent
@@ -18,7 +126,7 @@ func recordTime(in *rawLog) (string, error) {
 		raw  json.RawMessage
 	}{{"timestamp", in.Timestamp}, {"time", in.Time}, {"@timestamp", in.AtTimestamp}, {"date", in.Date}}
 	for _, f := range fields {
-		if len(f.raw) == 0 || string(f.raw) == "null" {
+		if !present(f.raw) {
 			continue
 		}
 		t, err := parseTime(f.raw)

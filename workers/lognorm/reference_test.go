@@ -51,7 +51,8 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 	}
 	for _, s := range []string{`{"message":null,"log":"x","kubernetes":null}`, `{"kubernetes":{"host":"a"},"kubernetes":{"pod_name":"b"}}`,
 		`{"time":1.5e3,"level":[1],"severity":{"a":1}}`, `{"Level":"warn","MSG":"x","Stack":"s"}`, `{"message":5}`, `{"msg":"a\ud800"}`,
-		`{"ſtack":"s","LOG.LEVEL":"e","Message":"m"}`, `{"kubernetes":{"pod_name":7}}`} {
+		`{"ſtack":"s","LOG.LEVEL":"e","Message":"m"}`, `{"kubernetes":{"pod_name":7}}`, `{"message":{"a":[1,{"b":null}]},"log":[]}`,
+		`{"kubernetes_namespace":{"name":"x"},"Log":"y"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -85,7 +86,8 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 // normRaw makes empty and absent raw values compare equal (a nil and an
 // empty RawMessage differ under DeepEqual).
 func normRaw(r rawLog) rawLog {
-	for _, p := range []*json.RawMessage{&r.Timestamp, &r.Time, &r.AtTimestamp, &r.Date, &r.Level, &r.Severity, &r.Lvl} {
+	for _, p := range []*json.RawMessage{&r.Message, &r.Log, &r.Timestamp, &r.Time, &r.AtTimestamp, &r.Date, &r.Level,
+		&r.Severity, &r.Lvl, &r.KubernetesNamespace} {
 		if len(*p) == 0 {
 			*p = nil
 		}

@@ -20,5 +20,10 @@ func decodeAppLog(line []byte, a *appLog) error {
 	return json.Unmarshal(line, a)
 }
 
+// decodeString decodes a JSON string value.
+func decodeString(raw []byte, s *string) error {
+	return json.Unmarshal(raw, s)
+}
+
 // jsonKind is jsondecode.Kind.
 func jsonKind(raw []byte) string { return jsondecode.Kind(raw) }
