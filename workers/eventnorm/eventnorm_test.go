@@ -3,9 +3,12 @@ package eventnorm
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kgrca/kgplane/internal/netfail"
 )
 
 // coreEvent builds a core/v1 event; fields maps top-level keys to raw JSON
@@ -262,6 +265,20 @@ func TestClassification(t *testing.T) {
 				t.Errorf("Classify(%q, %q, %q, %q) = %s/%s (%s), want %s/%s", kind, tt.reason, tt.typ, tt.msg, r.Category, r.Severity, r.Why, tt.cat, tt.sev)
 			}
 		})
+	}
+}
+
+// TestNetworkFailuresAsLogsSeeThem: every text a log signature reads as a
+// network failure (DNS, refused, unreachable) makes an event of an
+// otherwise unclassified reason NETWORK, Normal or Warning.
+func TestNetworkFailuresAsLogsSeeThem(t *testing.T) {
+	for _, p := range slices.Concat(netfail.DNS(), netfail.Refused(), netfail.Unreachable()) {
+		for _, typ := range []string{"Normal", "Warning"} {
+			msg := "sync failed: dial tcp 10.0.0.1:443: " + strings.ToUpper(p)
+			if r := Classify("Pod", "FailedSync", typ, strings.ToLower(msg)); r.Category != CategoryNetwork {
+				t.Errorf("%s event %q is %s/%s (%s), want NETWORK", typ, msg, r.Category, r.Severity, r.Why)
+			}
+		}
 	}
 }
 

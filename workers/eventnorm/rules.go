@@ -3,6 +3,8 @@ package eventnorm
 import (
 	"slices"
 	"strings"
+
+	"github.com/kgrca/kgplane/internal/netfail"
 )
 
 // Severity is the normalized severity of an event or log.
@@ -190,9 +192,12 @@ var rules = []Rule{
 		Category: CategoryOther, Severity: SeverityInfo, Why: "controller bookkeeping: a Job, CronJob or DaemonSet ran or completed its work"},
 
 	// Message-only network rules come after every reason rule, so that a
-	// probe or mount failure that says "connection refused" keeps its own class.
-	{MessageAny: []string{"connection refused", "no route to host", "network is unreachable"},
-		Category: CategoryNetwork, Severity: SeverityError, Why: "any event whose message reports a network failure"},
+	// probe or mount failure that says "connection refused" keeps its own
+	// class. The texts are the log signatures' (internal/netfail), so a
+	// failure is NETWORK in an event when it has a network signature in a log.
+	{MessageAny: slices.Concat(netfail.Refused(), netfail.Unreachable(), netfail.DNS()),
+		Category: CategoryNetwork, Severity: SeverityError,
+		Why: "any event whose message reports a network failure: refused, unreachable, name resolution (the log signatures' texts)"},
 
 	// Fallbacks: the table is total.
 	{Type: "Warning", Category: CategoryOther, Severity: SeverityWarning, Why: "any other Warning event"},

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kgrca/kgplane/internal/netfail"
 )
 
 const vectorK8s = `{"pod_name":"web-1","pod_namespace":"shop","pod_uid":"p-1","container_name":"app","pod_node_name":"node-1","pod_labels":{"app":"web"}}`
@@ -188,6 +190,14 @@ func TestSignature(t *testing.T) {
 		{"java.net.UnknownHostException: db", SignatureDNS},
 		{"dial tcp 10.0.0.1:5432: connect: connection refused", SignatureConnectionRefused},
 		{"Error: connect ECONNREFUSED 127.0.0.1:6379", SignatureConnectionRefused},
+		{`F1015 11:01:46.499073       1 main.go:39] error getting server version: Get "https://10.96.0.1:443/version?timeout=32s": dial tcp 10.96.0.1:443: connect: network is unreachable`, SignatureNetworkUnreachable},
+		{"dial tcp 10.244.1.7:5432: connect: no route to host", SignatureNetworkUnreachable},
+		{"java.net.NoRouteToHostException: No route to host (Host unreachable)", SignatureNetworkUnreachable},
+		{"OSError: [Errno 101] Network is unreachable", SignatureNetworkUnreachable},
+		{"Error: connect EHOSTUNREACH 10.0.0.9:443", SignatureNetworkUnreachable},
+		{"connect ENETUNREACH 2001:db8::1:443 - Local (:::0)", SignatureNetworkUnreachable},
+		// A name that does not resolve is DNS, even when the dial then fails.
+		{"dial tcp: lookup db on 10.96.0.10:53: no such host; no route to host", SignatureDNS},
 		{"java.net.SocketTimeoutException: Read timed out", SignatureTimeout},
 		{"context deadline exceeded", SignatureTimeout},
 		{"read tcp 10.0.0.1:1->10.0.0.2:2: i/o timeout", SignatureTimeout},
@@ -199,6 +209,19 @@ func TestSignature(t *testing.T) {
 	for _, tt := range tests {
 		if got := DetectSignature(strings.ToLower(tt.text)); got != tt.want {
 			t.Errorf("DetectSignature(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}
+
+// TestNetworkSignaturesShareEventTexts: each network failure text of
+// internal/netfail (which eventnorm classifies NETWORK too) has its signature.
+func TestNetworkSignaturesShareEventTexts(t *testing.T) {
+	for sig, patterns := range map[Signature][]string{SignatureDNS: netfail.DNS(), SignatureConnectionRefused: netfail.Refused(),
+		SignatureNetworkUnreachable: netfail.Unreachable()} {
+		for _, p := range patterns {
+			if got := DetectSignature("request failed: " + p); got != sig {
+				t.Errorf("%q: signature %q, want %q", p, got, sig)
+			}
 		}
 	}
 }

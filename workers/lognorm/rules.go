@@ -3,6 +3,8 @@ package lognorm
 import (
 	"slices"
 	"strings"
+
+	"github.com/kgrca/kgplane/internal/netfail"
 )
 
 // Severity is the normalized severity of a log record.
@@ -40,8 +42,12 @@ const (
 	SignatureCrash             Signature = "CRASH"
 	SignatureDNS               Signature = "DNS"
 	SignatureConnectionRefused Signature = "CONNECTION_REFUSED"
-	SignatureTimeout           Signature = "TIMEOUT"
-	SignatureException         Signature = "EXCEPTION"
+	// SignatureNetworkUnreachable: no route to the peer (network is
+	// unreachable, no route to host), where CONNECTION_REFUSED is a peer
+	// that answered but does not listen.
+	SignatureNetworkUnreachable Signature = "NETWORK_UNREACHABLE"
+	SignatureTimeout            Signature = "TIMEOUT"
+	SignatureException          Signature = "EXCEPTION"
 )
 
 // SignatureRule matches when the lower-cased record text contains any of
@@ -64,11 +70,11 @@ var signatureRules = []SignatureRule{
 	{Signature: SignatureCrash, Any: []string{"segmentation fault", "sigsegv", "sigabrt", "core dumped", "fatal error:",
 		"unexpected signal"}, Why: "process killed by a signal or a fatal runtime error"},
 	{Signature: SignaturePanic, All: []string{"goroutine ", " [running]:"}, Why: "Go goroutine dump (a panic whose first line was cut off)"},
-	{Signature: SignatureDNS, Any: []string{"no such host", "nxdomain", "temporary failure in name resolution",
-		"server misbehaving", "unknownhostexception", "name or service not known", "getaddrinfo enotfound", "eai_again"},
-		Why: "name resolution failed"},
-	{Signature: SignatureConnectionRefused, Any: []string{"connection refused", "econnrefused"},
-		Why: "peer not listening"},
+	// The network failures are eventnorm's too (internal/netfail).
+	{Signature: SignatureDNS, Any: netfail.DNS(), Why: "name resolution failed"},
+	{Signature: SignatureConnectionRefused, Any: netfail.Refused(), Why: "peer not listening"},
+	{Signature: SignatureNetworkUnreachable, Any: netfail.Unreachable(),
+		Why: "no route to the peer: the pod's or node's network is down, or the peer's host is gone"},
 	{Signature: SignatureTimeout, Any: []string{"timed out", "deadline exceeded", "i/o timeout", "timeoutexception",
 		"etimedout"}, Why: "operation or connection timed out"},
 	{Signature: SignatureException, Any: []string{"exception", "traceback (most recent call last)", "typeerror",
