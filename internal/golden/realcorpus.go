@@ -1,0 +1,71 @@
+package golden
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// RealCorpusEnv names the environment variable that overrides where the
+// real-record corpus is (a folder with events/ and logs/).
+const RealCorpusEnv = "KG_REAL_CORPUS"
+
+// FindRealCorpus returns the real-record corpus folder: $KG_REAL_CORPUS when
+// set (explicit is then true), else ../shared/real-corpus beside the root of
+// the repository holding dir (the folder with go.mod at or above dir). It
+// returns an error when the folder does not exist.
+func FindRealCorpus(dir string) (corpus string, explicit bool, err error) {
+	if env := os.Getenv(RealCorpusEnv); env != "" {
+		corpus, explicit = env, true
+	} else {
+		root, err := repoRoot(dir)
+		if err != nil {
+			return "", false, err
+		}
+		corpus = filepath.Join(root, "..", "shared", "real-corpus")
+	}
+	if fi, err := os.Stat(corpus); err != nil || !fi.IsDir() {
+		return corpus, explicit, fmt.Errorf("real-record corpus %s is not a folder (set %s to where it is)", corpus, RealCorpusEnv)
+	}
+	return corpus, explicit, nil
+}
+
+// repoRoot is the nearest folder at or above dir that holds go.mod.
+func repoRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("no go.mod at or above %s", dir)
+		}
+		d = parent
+	}
+}
+
+// RealCorpus returns the records of the real-record corpus's sub folder
+// (events, logs) keyed by file base name. The corpus lives beside the
+// repository, never in it; a test that needs it skips, saying where it
+// looked, when it is absent, and fails when $KG_REAL_CORPUS names a folder
+// that is not there or sub is empty.
+func RealCorpus(t testing.TB, sub string) map[string][]byte {
+	t.Helper()
+	corpus, explicit, err := FindRealCorpus(".")
+	if err != nil {
+		if explicit {
+			t.Fatal(err)
+		}
+		t.Skipf("skipped: %v", err)
+	}
+	return Corpus(t, filepath.Join(corpus, sub), 1)
+}
