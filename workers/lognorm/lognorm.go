@@ -164,7 +164,7 @@ func normalize(keyID string, raw []byte, in *rawLog) (Log, error) {
 		message, stack = splitStackTrace(text)
 	}
 	if !structured {
-		sev = severityFromText(firstLine(text))
+		sev = severityFromText(firstLine(message))
 		if stack != "" && sev.rank() < SeverityError.rank() {
 			// An unstructured record carrying a stack trace is an error
 			// report even when its first line says nothing.

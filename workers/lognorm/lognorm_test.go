@@ -125,6 +125,7 @@ func TestSeverity(t *testing.T) {
 		{"nginx [error]", vectorRecord(t, "2026/11/20 10:00:00 [error] 7#7: connect() failed"), SeverityError},
 		{"only first line counts", vectorRecord(t, "all good\nERROR later line"), SeverityInfo},
 		{"trace bumps text severity", vectorRecord(t, "request failed\n\tat a.B.c(B.java:1)"), SeverityError},
+		{"glued go panic is critical", vectorRecord(t, "INFO GET /a\npanic: boom\n\ngoroutine 7 [running]:\nmain.f()"), SeverityCritical},
 		{"json level", vectorRecord(t, `{"level":"error","msg":"x"}`), SeverityError},
 		{"json severity", vectorRecord(t, `{"severity":"WARNING","message":"x"}`), SeverityWarning},
 		{"json lvl", vectorRecord(t, `{"lvl":"crit","msg":"x"}`), SeverityCritical},
@@ -243,6 +244,13 @@ func TestStackTraceSplit(t *testing.T) {
 		{"python multi-line exception message", "Traceback (most recent call last):\n  File \"a.py\", line 1\nOperationalError: refused\n\tIs the server running?",
 			"OperationalError: refused", "Traceback (most recent call last):\n  File \"a.py\", line 1\nOperationalError: refused\n\tIs the server running?"},
 		{"node", "TypeError: x\n    at f (/app/a.js:1:2)", "TypeError: x", "    at f (/app/a.js:1:2)"},
+		// A Go crash the shipper glued to the line before it: the runtime
+		// wrote it on its own, its panic line is the headline.
+		{"go panic after a log line", "2026-11-20T10:00:11Z INFO GET /a\npanic: boom\n\ngoroutine 7 [running]:\nmain.f()\n\t/a.go:3 +0x1",
+			"panic: boom", "2026-11-20T10:00:11Z INFO GET /a\npanic: boom\n\ngoroutine 7 [running]:\nmain.f()\n\t/a.go:3 +0x1"},
+		{"go fatal error after a log line", "ts=1 msg=start\nfatal error: concurrent map writes\n\ngoroutine 9 [running]:\nruntime.throw()",
+			"fatal error: concurrent map writes", "ts=1 msg=start\nfatal error: concurrent map writes\n\ngoroutine 9 [running]:\nruntime.throw()"},
+		{"panic line without a dump is not a Go crash", "ERROR x\npanic: y\n\tat a.B.c(B.java:1)", "ERROR x", "panic: y\n\tat a.B.c(B.java:1)"},
 		{"multi-line without trace", "config:\n  a: 1\n  at: 2", "config:\n  a: 1\n  at: 2", ""},
 		{"single line mentioning a frame", "\tat a.B.c(B.java:12)", "\tat a.B.c(B.java:12)", ""},
 	}

@@ -366,7 +366,11 @@ func klogLevel(text string) (Severity, bool) {
 // remaining lines, so message + "\n" + stack is the record. A Python
 // traceback that starts the record says what failed only at its end:
 // message is its last unindented line (the exception, e.g. "ValueError:
-// bad input") and stack the whole record.
+// bad input") and stack the whole record. A Go runtime crash ("panic: ",
+// "fatal error: " and a goroutine dump) after other lines was glued to them
+// by the shipper (the dump has no line prefix to start a record); the
+// runtime wrote it on its own, so message is its "panic: " line and stack
+// the whole record.
 func splitStackTrace(text string) (message, stack string) {
 	nl := strings.IndexByte(text, '\n')
 	if nl < 0 || !hasStackTrace(text) {
@@ -376,7 +380,26 @@ func splitStackTrace(text string) (message, stack string) {
 	if strings.HasPrefix(first, "Traceback (most recent call last)") {
 		return pythonException(text), text
 	}
+	if line, ok := gluedGoCrash(text[nl+1:]); ok {
+		return line, text
+	}
 	return first, text[nl+1:]
+}
+
+// gluedGoCrash returns the first "panic: " or "fatal error: " line of rest
+// that a goroutine header ("goroutine 1 [running]:") follows.
+func gluedGoCrash(rest string) (string, bool) {
+	crash := ""
+	for line := range strings.SplitSeq(rest, "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case crash == "" && (strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")):
+			crash = line
+		case crash != "" && strings.HasPrefix(line, "goroutine ") && strings.HasSuffix(line, "]:"):
+			return crash, true
+		}
+	}
+	return "", false
 }
 
 // hasStackTrace reports whether a line of text looks like a frame or
