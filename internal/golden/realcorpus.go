@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -68,4 +70,40 @@ func RealCorpus(t testing.TB, sub string) map[string][]byte {
 		t.Skipf("skipped: %v", err)
 	}
 	return Corpus(t, filepath.Join(corpus, sub), 1)
+}
+
+// RunRealCorpus runs check on every record of the real corpus's sub folder
+// (see RealCorpus), in name order, each in its own subtest, after failing
+// for any name in expected (the records the test has expectations or
+// refusals for) that the corpus lacks. check reports whether it accepted
+// the record; the counts are logged.
+func RunRealCorpus(t *testing.T, sub string, expected []string, check func(t *testing.T, name string, raw []byte) (accepted bool)) {
+	t.Helper()
+	records := RealCorpus(t, sub)
+	for _, name := range expected {
+		if _, ok := records[name]; !ok {
+			t.Errorf("expectation for %s/%s, which the corpus does not have", sub, name)
+		}
+	}
+	names := slices.Sorted(maps.Keys(records))
+	var accepted, refused int
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			if check(t, name, records[name]) {
+				accepted++
+			} else {
+				refused++
+			}
+		})
+	}
+	t.Logf("real %s: %d accepted, %d refused (of %d)", sub, accepted, refused, len(records))
+}
+
+// Want reports (without stopping the test) a field that differs from what
+// a real record must normalize to.
+func Want[T comparable](t testing.TB, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
 }

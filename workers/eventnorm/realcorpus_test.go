@@ -1,7 +1,8 @@
 package eventnorm
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,14 +19,14 @@ var realRefusals = map[string]string{}
 var realExpectations = map[string]func(t *testing.T, ev Event){
 	// A scheduler series repeat is dated when it was last observed.
 	"023": func(t *testing.T, ev Event) {
-		want(t, "timestamp", ev.Timestamp, "2023-07-11T04:40:44.264058Z")
-		want(t, "first_timestamp", ev.FirstTimestamp, "2023-07-11T04:25:44.224298Z")
-		want(t, "count", ev.Count, int32(3))
+		golden.Want(t, "timestamp", ev.Timestamp, "2023-07-11T04:40:44.264058Z")
+		golden.Want(t, "first_timestamp", ev.FirstTimestamp, "2023-07-11T04:25:44.224298Z")
+		golden.Want(t, "count", ev.Count, int32(3))
 	},
 	// A kind without a name: attached to its namespace.
 	"044": func(t *testing.T, ev Event) {
-		want(t, "object", ev.Object, Object{Kind: "Namespace", Name: "default"})
-		want(t, "reason", ev.Reason, "LeaderElection")
+		golden.Want(t, "object", ev.Object, Object{Kind: "Namespace", Name: "default"})
+		golden.Want(t, "reason", ev.Reason, "LeaderElection")
 	},
 	// Classification by family.
 	"022": class(CategoryCrash, SeverityError),                                        // BackoffLimitExceeded: a failed Job
@@ -47,8 +48,8 @@ var realExpectations = map[string]func(t *testing.T, ev Event){
 	"036": all(class(CategoryNetwork, SeverityInfo), nodeAndHost("", "primary-node")), // service-lb UpdatedLoadBalancer
 	"047": class(CategoryOther, SeverityWarning),                                      // unknown Warning reason
 	"048": func(t *testing.T, ev Event) { // trailing \r\n trimmed
-		want(t, "message", ev.Message, "Readiness probe failed: cannot exec in a stopped state: unknown")
-		want(t, "category", ev.Category, CategoryProbe)
+		golden.Want(t, "message", ev.Message, "Readiness probe failed: cannot exec in a stopped state: unknown")
+		golden.Want(t, "category", ev.Category, CategoryProbe)
 	},
 	// Node attribution: controllers' source.host is not their object's node.
 	"032": nodeAndHost("", "primary-node"), // k3s deploy, Addon
@@ -69,42 +70,27 @@ var realExpectations = map[string]func(t *testing.T, ev Event){
 // uid u-<file number>: each is accepted unless realRefusals says why not, and
 // the expectations above hold. Skipped, saying so, without the corpus.
 func TestRealCorpus(t *testing.T) {
-	records := golden.RealCorpus(t, "events")
-	for name := range realExpectations {
-		if _, ok := records[name]; !ok {
-			t.Errorf("expectation for %s, which the corpus does not have", name)
+	expected := slices.Concat(slices.Collect(maps.Keys(realExpectations)), slices.Collect(maps.Keys(realRefusals)))
+	golden.RunRealCorpus(t, "events", expected, func(t *testing.T, name string, raw []byte) bool {
+		ev, err := NormalizeEvent("u-"+name, raw)
+		if reason, ok := realRefusals[name]; ok {
+			if err == nil {
+				t.Fatalf("accepted; want refused (%s)", reason)
+			}
+			return false
 		}
-	}
-	names := make([]string, 0, len(records))
-	for name := range records {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var accepted, refused int
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			ev, err := NormalizeEvent("u-"+name, records[name])
-			if reason, ok := realRefusals[name]; ok {
-				if err == nil {
-					t.Fatalf("accepted; want refused (%s)", reason)
-				}
-				refused++
-				return
-			}
-			if err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			accepted++
-			checkNode(t, ev)
-			if ev.FirstTimestamp > ev.Timestamp {
-				t.Errorf("first_timestamp %s after timestamp %s", ev.FirstTimestamp, ev.Timestamp)
-			}
-			if check := realExpectations[name]; check != nil {
-				check(t, ev)
-			}
-		})
-	}
-	t.Logf("real events: %d accepted, %d refused (of %d)", accepted, refused, len(records))
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		checkNode(t, ev)
+		if ev.FirstTimestamp > ev.Timestamp {
+			t.Errorf("first_timestamp %s after timestamp %s", ev.FirstTimestamp, ev.Timestamp)
+		}
+		if check := realExpectations[name]; check != nil {
+			check(t, ev)
+		}
+		return true
+	})
 }
 
 // checkNode: a node comes only from a Node object, a reporter on the node
@@ -114,22 +100,15 @@ func checkNode(t *testing.T, ev Event) {
 	switch {
 	case ev.Node == "":
 	case ev.Object.Kind == "Node":
-		want(t, "node of a Node event", ev.Node, ev.Object.Name)
+		golden.Want(t, "node of a Node event", ev.Node, ev.Object.Name)
 	case isNodeReporter(ev.Source.Component):
-		want(t, "node of a node reporter's event", ev.Node, ev.Source.Host)
+		golden.Want(t, "node of a node reporter's event", ev.Node, ev.Source.Host)
 	case ev.Reason == "Scheduled" || ev.Reason == "Preempted":
 		if !strings.Contains(ev.Message, " "+ev.Node) {
 			t.Errorf("node %q is not in the scheduler's message %q", ev.Node, ev.Message)
 		}
 	default:
 		t.Errorf("node %q from reporter %q about a %s: nothing names a node", ev.Node, ev.Source.Component, ev.Object.Kind)
-	}
-}
-
-func want[T comparable](t *testing.T, what string, got, want T) {
-	t.Helper()
-	if got != want {
-		t.Errorf("%s = %v, want %v", what, got, want)
 	}
 }
 
@@ -154,7 +133,7 @@ func all(checks ...func(*testing.T, Event)) func(*testing.T, Event) {
 func nodeAndHost(node, host string) func(*testing.T, Event) {
 	return func(t *testing.T, ev Event) {
 		t.Helper()
-		want(t, "node", ev.Node, node)
-		want(t, "source.host", ev.Source.Host, host)
+		golden.Want(t, "node", ev.Node, node)
+		golden.Want(t, "source.host", ev.Source.Host, host)
 	}
 }

@@ -1,7 +1,8 @@
 package lognorm
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,30 +31,30 @@ var realExpectations = map[string]func(t *testing.T, l Log){
 	"009": sigSev("", SeverityInfo),                // CoreDNS [INFO]
 	// Vector: a JSON line's message field.
 	"011": func(t *testing.T, l Log) {
-		want(t, "message", l.Message, "3irbVba4Sf8qFC2i78UfjVzwUGzBu3m3AnbMbSTXkkyqTcAaLtuL6S39hAVfqx")
-		want(t, "severity", l.Severity, SeverityInfo)
+		golden.Want(t, "message", l.Message, "3irbVba4Sf8qFC2i78UfjVzwUGzBu3m3AnbMbSTXkkyqTcAaLtuL6S39hAVfqx")
+		golden.Want(t, "severity", l.Severity, SeverityInfo)
 	},
 	// Vector: message parsed into an object by a remap, read as JSON.
 	"012": func(t *testing.T, l Log) {
 		if !strings.HasPrefix(l.Message, `{"connection":{"cbct_freshness":183,`) || !strings.HasSuffix(l.Message, `"user":{"email":"xxx@xxx.com","id":"113312"}}`) {
 			t.Errorf("message %q is not the object as compact JSON in its order", l.Message)
 		}
-		want(t, "pod", l.Pod, "twingate-passionate-wallaby-connector-65b6f7757c-nfhx4")
-		want(t, "node", l.Node, "gke-no-autopilot-test-default-pool-a021ca6b-q4z2")
-		want(t, "timestamp", l.Timestamp, "2023-09-15T12:03:47.692712516Z")
+		golden.Want(t, "pod", l.Pod, "twingate-passionate-wallaby-connector-65b6f7757c-nfhx4")
+		golden.Want(t, "node", l.Node, "gke-no-autopilot-test-default-pool-a021ca6b-q4z2")
+		golden.Want(t, "timestamp", l.Timestamp, "2023-09-15T12:03:47.692712516Z")
 	},
 	// Fluent Bit Merge_Log On, Keep_Log On: the log line.
 	"013": func(t *testing.T, l Log) {
-		want(t, "message", l.Message, `{"message_id": 1, "word": "eagers"}`)
+		golden.Want(t, "message", l.Message, `{"message_id": 1, "word": "eagers"}`)
 	},
 	// Fluent Bit Merge_Log On + Keep_Log Off: the app's fields are the record.
 	"014": func(t *testing.T, l Log) {
-		want(t, "message", l.Message, `{"message_id":1,"word":"eagers"}`)
-		want(t, "severity", l.Severity, SeverityInfo)
-		want(t, "pod", l.Pod, "json-logs-no-keep")
-		want(t, "node", l.Node, "minikube")
-		want(t, "pod_uid", l.PodUID, "5ac76e2f-17d2-11e8-b34e-080027749cbc")
-		want(t, "timestamp", l.Timestamp, "2018-02-22T13:14:50.773975651Z")
+		golden.Want(t, "message", l.Message, `{"message_id":1,"word":"eagers"}`)
+		golden.Want(t, "severity", l.Severity, SeverityInfo)
+		golden.Want(t, "pod", l.Pod, "json-logs-no-keep")
+		golden.Want(t, "node", l.Node, "minikube")
+		golden.Want(t, "pod_uid", l.PodUID, "5ac76e2f-17d2-11e8-b34e-080027749cbc")
+		golden.Want(t, "timestamp", l.Timestamp, "2018-02-22T13:14:50.773975651Z")
 	},
 }
 
@@ -62,48 +63,26 @@ var realExpectations = map[string]func(t *testing.T, l Log){
 // key uid u-<file number>: each is accepted unless realRefusals says why not,
 // and the expectations above hold. Skipped, saying so, without the corpus.
 func TestRealCorpus(t *testing.T) {
-	records := golden.RealCorpus(t, "logs")
-	for name := range realExpectations {
-		if _, ok := records[name]; !ok {
-			t.Errorf("expectation for %s, which the corpus does not have", name)
+	expected := slices.Concat(slices.Collect(maps.Keys(realExpectations)), slices.Collect(maps.Keys(realRefusals)))
+	golden.RunRealCorpus(t, "logs", expected, func(t *testing.T, name string, raw []byte) bool {
+		l, err := NormalizeLog("u-"+name, raw)
+		if r, ok := realRefusals[name]; ok {
+			if err == nil || !strings.Contains(err.Error(), r.err) {
+				t.Fatalf("error %v; want one containing %q (%s)", err, r.err, r.why)
+			}
+			return false
 		}
-	}
-	names := make([]string, 0, len(records))
-	for name := range records {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var accepted, refused int
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			l, err := NormalizeLog("u-"+name, records[name])
-			if r, ok := realRefusals[name]; ok {
-				if err == nil || !strings.Contains(err.Error(), r.err) {
-					t.Fatalf("error %v; want one containing %q (%s)", err, r.err, r.why)
-				}
-				refused++
-				return
-			}
-			if err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			accepted++
-			if l.Namespace == "" || l.Pod == "" || l.Timestamp == "" {
-				t.Errorf("namespace %q pod %q timestamp %q", l.Namespace, l.Pod, l.Timestamp)
-			}
-			if check := realExpectations[name]; check != nil {
-				check(t, l)
-			}
-		})
-	}
-	t.Logf("real log records: %d accepted, %d refused (of %d)", accepted, refused, len(records))
-}
-
-func want[T comparable](t *testing.T, what string, got, want T) {
-	t.Helper()
-	if got != want {
-		t.Errorf("%s = %v, want %v", what, got, want)
-	}
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		if l.Namespace == "" || l.Pod == "" || l.Timestamp == "" {
+			t.Errorf("namespace %q pod %q timestamp %q", l.Namespace, l.Pod, l.Timestamp)
+		}
+		if check := realExpectations[name]; check != nil {
+			check(t, l)
+		}
+		return true
+	})
 }
 
 func sigSev(sig Signature, sev Severity) func(*testing.T, Log) {
