@@ -47,11 +47,23 @@ type Log struct {
 // rawLog is the union of the Vector and Fluent Bit record fields we read;
 // everything else (labels, annotations, file, source_type, ...) is ignored.
 type rawLog struct {
-	// The line: a string, or an object when the shipper parsed a JSON line
-	// (a Vector remap with parse_json). Kept raw to tell the two apart.
-	Message json.RawMessage `json:"message"` // Vector
-	Log     json.RawMessage `json:"log"`     // Fluent Bit
+	Message *string `json:"message"` // Vector
+	Log     *string `json:"log"`     // Fluent Bit
+	logMeta
+}
 
+// rawLogParsed is rawLog for a record whose message or log is not a
+// string: a shipper parsed the line into an object (a Vector remap with
+// parse_json). Decoded only then, so the common record is decoded once,
+// straight into strings.
+type rawLogParsed struct {
+	Message json.RawMessage `json:"message"`
+	Log     json.RawMessage `json:"log"`
+	logMeta
+}
+
+// logMeta is the rest of a record: times, levels, Kubernetes metadata.
+type logMeta struct {
 	Timestamp   json.RawMessage `json:"timestamp"`  // Vector
 	Time        json.RawMessage `json:"time"`       // Fluent Bit docker/cri parsers
 	AtTimestamp json.RawMessage `json:"@timestamp"` // Fluent Bit outputs' Timestamp_Key/json_date_key
@@ -99,20 +111,16 @@ func NormalizeLog(keyID string, raw []byte) (Log, error) {
 	if len(raw) > MaxInputBytes {
 		return Log{}, fmt.Errorf("log record is %d bytes, over the %d-byte limit", len(raw), MaxInputBytes)
 	}
-	var in rawLog
-	if err := decodeLog(raw, &in); err != nil {
+	text, in, err := decodeRecord(raw)
+	if err != nil {
 		return Log{}, err
 	}
-	return normalize(keyID, raw, &in)
+	return normalize(keyID, text, in)
 }
 
-func normalize(keyID string, raw []byte, in *rawLog) (Log, error) {
+// normalize turns the record's line (text) and the rest of it into a Log.
+func normalize(keyID, text string, in *logMeta) (Log, error) {
 	var l Log
-
-	text, err := recordText(raw, in)
-	if err != nil {
-		return l, err
-	}
 
 	k := in.Kubernetes
 	if k == nil {

@@ -428,6 +428,21 @@ func TestOutputIsCompactFixedOrder(t *testing.T) {
 	}
 }
 
+// TestSignatureGuards: a guard never changes a result: every pattern of
+// its rule contains one of the guard's strings.
+func TestSignatureGuards(t *testing.T) {
+	for i, r := range SignatureRules() {
+		if len(r.Guard) == 0 {
+			continue
+		}
+		for _, p := range append(append([]string{}, r.Any...), r.All...) {
+			if !containsAny(p, r.Guard) {
+				t.Errorf("rule %d (%s): pattern %q contains none of its guard %q", i, r.Signature, p, r.Guard)
+			}
+		}
+	}
+}
+
 func TestTablesAreCopies(t *testing.T) {
 	s := SignatureRules()
 	s[0].Signature = "MUTATED"

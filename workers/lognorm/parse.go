@@ -3,18 +3,53 @@ package lognorm
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kgrca/kgplane/internal/jsondecode"
 )
 
-// recordText returns the record's line: message (Vector) or log (Fluent
-// Bit) as a string, or as compact JSON when the shipper parsed the line into
-// an object; without either, the application's fields that Fluent Bit's
-// Merge_Log On + Keep_Log Off put at the top level, as one JSON object.
-func recordText(raw []byte, in *rawLog) (string, error) {
+// decodeRecord decodes a shipper record into its line and the rest. The
+// line is message (Vector) or log (Fluent Bit) as a string, or as compact
+// JSON when the shipper parsed the line into an object; without either, the
+// application's fields that Fluent Bit's Merge_Log On + Keep_Log Off put at
+// the top level, as one JSON object.
+func decodeRecord(raw []byte) (string, *logMeta, error) {
+	var in rawLog
+	err := decodeLog(raw, &in)
+	var fe *jsondecode.FieldError
+	if errors.As(err, &fe) && (strings.EqualFold(fe.Field, "message") || strings.EqualFold(fe.Field, "log")) {
+		return decodeParsedRecord(raw)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	switch {
+	case in.Message != nil:
+		return trimLineBreak(*in.Message), &in.logMeta, nil
+	case in.Log != nil:
+		return trimLineBreak(*in.Log), &in.logMeta, nil
+	}
+	app, err := appFields(raw)
+	if err != nil {
+		return "", nil, err
+	}
+	if app == "" {
+		return "", nil, fmt.Errorf("log record has no message (Vector), no log (Fluent Bit) and no application fields (Fluent Bit Merge_Log with Keep_Log Off)")
+	}
+	return app, &in.logMeta, nil
+}
+
+// decodeParsedRecord decodes a record whose message or log is not a string.
+func decodeParsedRecord(raw []byte) (string, *logMeta, error) {
+	var in rawLogParsed
+	if err := decodeLog(raw, &in); err != nil {
+		return "", nil, err
+	}
 	for _, f := range [...]struct {
 		name string
 		raw  json.RawMessage
@@ -26,29 +61,23 @@ func recordText(raw []byte, in *rawLog) (string, error) {
 		case '"':
 			var s string
 			if err := decodeString(f.raw, &s); err != nil {
-				return "", fmt.Errorf("log record field %s: %w", f.name, err)
+				return "", nil, fmt.Errorf("log record field %s: %w", f.name, err)
 			}
-			// Docker's json-file driver keeps the line's newline.
-			return strings.TrimRight(s, "\r\n"), nil
+			return trimLineBreak(s), &in.logMeta, nil
 		case '{':
 			var b bytes.Buffer
 			if err := json.Compact(&b, f.raw); err != nil {
-				return "", fmt.Errorf("log record field %s: %w", f.name, err)
+				return "", nil, fmt.Errorf("log record field %s: %w", f.name, err)
 			}
-			return b.String(), nil
-		default:
-			return "", fmt.Errorf("field %s must be a string or an object, got JSON %s", f.name, jsonKind(f.raw))
+			return b.String(), &in.logMeta, nil
 		}
+		return "", nil, fmt.Errorf("field %s must be a string or an object, got JSON %s", f.name, jsonKind(f.raw))
 	}
-	app, err := appFields(raw)
-	if err != nil {
-		return "", err
-	}
-	if app == "" {
-		return "", fmt.Errorf("log record has no message (Vector), no log (Fluent Bit) and no application fields (Fluent Bit Merge_Log with Keep_Log Off)")
-	}
-	return app, nil
+	return "", nil, fmt.Errorf("log record has no message or log") // unreachable: one of them had the wrong type
 }
+
+// trimLineBreak drops the line break docker's json-file driver keeps.
+func trimLineBreak(s string) string { return strings.TrimRight(s, "\r\n") }
 
 // shipperKey reports whether a top-level key is the shipper's (Vector
 // kubernetes_logs, Fluent Bit tail + kubernetes filter and its outputs'
@@ -120,7 +149,7 @@ func present(raw json.RawMessage) bool {
 // recordTime returns the record's time, RFC 3339 UTC, from the first of
 // timestamp (Vector), time (Fluent Bit parsers), @timestamp, date (Fluent
 // Bit outputs) that is present.
-func recordTime(in *rawLog) (string, error) {
+func recordTime(in *logMeta) (string, error) {
 	fields := [...]struct {
 		name string
 		raw  json.RawMessage

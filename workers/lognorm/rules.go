@@ -56,7 +56,13 @@ type SignatureRule struct {
 	Signature Signature
 	Any       []string
 	All       []string
-	Why       string
+	// Guard, when set, is a cheap pre-filter for Any: the rule is tried only
+	// on a text that contains one of Guard, and every Any pattern contains
+	// one (TestSignatureGuards), so it never changes a result. Patterns that
+	// start with a common letter ("enetunreach") make strings.Contains slow
+	// on long texts; a shared rarer stem is scanned once instead.
+	Guard []string
+	Why   string
 }
 
 // signatureRules is the signature table, most specific first: an
@@ -73,7 +79,7 @@ var signatureRules = []SignatureRule{
 	// The network failures are eventnorm's too (internal/netfail).
 	{Signature: SignatureDNS, Any: netfail.DNS(), Why: "name resolution failed"},
 	{Signature: SignatureConnectionRefused, Any: netfail.Refused(), Why: "peer not listening"},
-	{Signature: SignatureNetworkUnreachable, Any: netfail.Unreachable(),
+	{Signature: SignatureNetworkUnreachable, Any: netfail.Unreachable(), Guard: []string{"unreach", "no route to host"},
 		Why: "no route to the peer: the pod's or node's network is down, or the peer's host is gone"},
 	{Signature: SignatureTimeout, Any: []string{"timed out", "deadline exceeded", "i/o timeout", "timeoutexception",
 		"etimedout"}, Why: "operation or connection timed out"},
@@ -89,6 +95,9 @@ func SignatureRules() []SignatureRule { return slices.Clone(signatureRules) }
 func DetectSignature(lowerText string) Signature {
 	for i := range signatureRules {
 		r := &signatureRules[i]
+		if len(r.Guard) > 0 && !containsAny(lowerText, r.Guard) {
+			continue
+		}
 		if len(r.All) > 0 {
 			if containsAll(lowerText, r.All) {
 				return r.Signature
@@ -102,6 +111,15 @@ func DetectSignature(lowerText string) Signature {
 		}
 	}
 	return ""
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsAll(s string, subs []string) bool {

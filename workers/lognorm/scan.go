@@ -8,8 +8,9 @@ import (
 
 // Records are decoded by internal/jsondecode (goccy/go-json; why: docs/bench-normalizers.md).
 
-// decodeLog decodes a shipper record; raw must be one JSON object.
-func decodeLog(raw []byte, in *rawLog) error {
+// decodeLog decodes a shipper record (*rawLog, *rawLogParsed); raw must be
+// one JSON object.
+func decodeLog(raw []byte, in any) error {
 	return jsondecode.Object("log record", raw, in)
 }
 
