@@ -45,6 +45,11 @@ var (
 	// reach or resolve.
 	namedHostRE = regexp.MustCompile(`(?i)(?:\blookup|unknownhostexception:|\benotfound|\beai_again|could not resolve host:|` +
 		`failed to resolve|unable to resolve|cannot resolve|host=['"])\s*['"]?([A-Za-z0-9][A-Za-z0-9.-]{0,252})`)
+	// Phrases that name the peer of a failed call: a proxy's "upstream cart
+	// returned 503", a client's "call to cart failed". The word after them is
+	// often just a word ("upstream connect error"): it names nothing unless
+	// the graph knows a Service of that name.
+	peerPhraseRE = regexp.MustCompile(`(?i)\b(?:upstream|call to|calling|request to|connecting to|connect to)\s+['"]?([A-Za-z][A-Za-z0-9.-]{0,252})`)
 	// Java's InetSocketAddress "host/10.0.0.5:8080": the name before the address.
 	javaAddrRE = regexp.MustCompile(`(?:^|[\s:(])([A-Za-z][A-Za-z0-9.-]{0,252})/[0-9.]+:[0-9]{1,5}\b`)
 	// A fully qualified in-cluster name anywhere: name.namespace.svc[.domain].
@@ -100,7 +105,7 @@ func parseCallTargets(message, ns string) callTargets {
 	for _, m := range hostPortRE.FindAllStringSubmatch(message, maxCallTargets) {
 		addHost(m[1])
 	}
-	for _, re := range []*regexp.Regexp{javaAddrRE, namedHostRE, clusterNameRE} {
+	for _, re := range []*regexp.Regexp{javaAddrRE, namedHostRE, clusterNameRE, peerPhraseRE} {
 		for _, m := range re.FindAllStringSubmatch(message, maxCallTargets) {
 			addHost(m[1])
 		}

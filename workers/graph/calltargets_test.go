@@ -19,7 +19,8 @@ func TestParseCallTargets(t *testing.T) {
 		{msg: "dial tcp: lookup payments.billing.svc.cluster.local on 10.96.0.10:53: server misbehaving",
 			rids: []string{"Service/billing/payments"}, nameservers: []string{"10.96.0.10"}},
 		{msg: "failed to call cart:8080: connection refused", rids: []string{"Service/web/cart"}},
-		{msg: "upstream connect error: cart.shop.svc:9000 timed out", rids: []string{"Service/shop/cart"}},
+		// A phrase's next word is a guess, linked only if such a Service exists.
+		{msg: "upstream connect error: cart.shop.svc:9000 timed out", rids: []string{"Service/shop/cart", "Service/web/connect"}},
 		{msg: "redis: dial tcp [fd00:10:96::a]:6379: i/o timeout", ips: []string{"fd00:10:96::a"}},
 		// A StatefulSet pod through its headless Service.
 		{msg: "could not connect to db-0.db.data.svc.cluster.local:5432: Connection refused",
@@ -36,10 +37,13 @@ func TestParseCallTargets(t *testing.T) {
 		// A fully qualified cluster name anywhere, and the peer fields of
 		// structured logs (JSON, logfmt, OpenTelemetry attribute names).
 		{msg: "circuit open for payments.billing.svc.cluster.local after 5 failures", rids: []string{"Service/billing/payments"}},
-		{msg: `{"level":"error","msg":"upstream returned 503","upstream":"inventory.production"}`, rids: []string{"Service/production/inventory"}},
+		{msg: `{"level":"error","msg":"upstream returned 503","upstream":"inventory.production"}`,
+			rids: []string{"Service/web/returned", "Service/production/inventory"}},
 		{msg: `level=error msg="call failed" peer.service=ledger status=503`, rids: []string{"Service/web/ledger"}},
 		{msg: `{"msg":"request failed","server.address":"10.96.3.3:8443"}`, ips: []string{"10.96.3.3"}},
 		{msg: `upstream_host=cart:8080 response_code=503`, rids: []string{"Service/web/cart"}},
+		{msg: "upstream product-catalog returned 503 Service Unavailable for /api/cart", rids: []string{"Service/web/product-catalog"}},
+		{msg: "call to loyalty failed: timeout", rids: []string{"Service/web/loyalty"}},
 		// Names that are not in-cluster Services name nothing.
 		{msg: "lookup api.github.com on 10.96.0.10:53: no such host", nameservers: []string{"10.96.0.10"}},
 		{msg: "2026-11-27T08:00:00Z request took 12:30 minutes"},

@@ -51,6 +51,12 @@ func TestRelationRulesLinkInNeo4j(t *testing.T) {
 		refusedName = lg{name: "refused-name", namespace: "web", pod: "front-2", severity: "ERROR", signature: "CONNECTION_REFUSED",
 			message: `Get "http://cart.shop:8080/items": dial tcp 10.244.1.7:8080: connect: connection refused`, at: 6 * time.Second}
 		frontReady = at(pod("web", "front-1", "node-1"), "front-ready", 15, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503")
+		// A generic error that names the callee links; one that names nothing
+		// does not.
+		named503 = lg{name: "named-503", namespace: "web", pod: "front-2", severity: "ERROR",
+			message: "upstream cart.shop returned 503 Service Unavailable", at: 8 * time.Second}
+		unnamedErr = lg{name: "unnamed-err", namespace: "web", pod: "front-1", severity: "ERROR",
+			message: "request failed", at: 9 * time.Second}
 
 		dnsBack = at(pod("kube-system", "coredns-1", "node-2"), "dns-backoff", 0, "BackOff", "Back-off restarting failed container coredns")
 		// A DNS failure that names its nameserver, and one that does not.
@@ -78,6 +84,7 @@ func TestRelationRulesLinkInNeo4j(t *testing.T) {
 		edge(cartOOM.id(), callee, refusedIP.id()),
 		edge(cartOOM.id(), callee, refusedName.id()),
 		edge(cartOOM.id(), callee, stranger.id()),
+		edge(cartOOM.id(), "callee-down-caller-named-errors", named503.id()),
 		edge(refusedIP.id(), readiness, frontReady.id()),
 		edge(stranger.id(), readiness, frontReady.id()),
 		edge(dnsBack.id(), callee, dnsNamed.id()),
@@ -87,6 +94,7 @@ func TestRelationRulesLinkInNeo4j(t *testing.T) {
 	)
 	events := func(client string) []kafkaio.Record {
 		return []kafkaio.Record{cartOOM.record(client), refusedIP.record(client), refusedName.record(client), stranger.record(client),
+			named503.record(client), unnamedErr.record(client),
 			frontReady.record(client), dnsBack.record(client), dnsNamed.record(client), dnsBare.record(client),
 			provFail.record(client), pgSched.record(client), pressure.record(client), evicted.record(client)}
 	}

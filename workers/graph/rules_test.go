@@ -71,6 +71,9 @@ func TestRuleTableMatching(t *testing.T) {
 		{"BackOff", "log:DNS", RelCalls, 30, []string{"callee-down-caller-errors"}},
 		{"Unhealthy", "log:TIMEOUT", RelCalls, 30, []string{"callee-down-caller-errors"}},
 		{"Evicted", "log:CONNECTION_REFUSED", RelCalls, 30, []string{"callee-down-caller-errors"}},
+		{"TaintManagerEviction", "FailedScheduling", RelOwner, 5, []string{"eviction-unschedulable-replacement"}},
+		{"BackOff", "log:ERROR", RelCallsNamed, 30, []string{"callee-down-caller-named-errors"}},
+		{"BackOff", "log:ERROR", RelCalls, 30, nil},
 		// The new relations only where their rules say.
 		{"OOMKilled", "log:CONNECTION_REFUSED", RelSame, 3, nil},
 		{"log:CONNECTION_REFUSED", "OOMKilled", RelCalls, 3, nil},
@@ -110,10 +113,12 @@ func TestProbesForLooksBothWays(t *testing.T) {
 		{"Evicted", []string{"causes node-not-ready-eviction node NodeNotReady",
 			"causes node-pressure-eviction node EvictionThresholdMet|NodeHasInsufficientMemory|NodeHasDiskPressure|NodeHasInsufficientPID",
 			"effects eviction-unschedulable-replacement owner FailedScheduling",
-			"effects callee-down-caller-errors calls log:CONNECTION_REFUSED|log:DNS|log:TIMEOUT"}},
+			"effects callee-down-caller-errors calls log:CONNECTION_REFUSED|log:DNS|log:TIMEOUT",
+			"effects callee-down-caller-named-errors calls-named log:ERROR|log:CRITICAL"}},
 		{"BackOff", []string{"causes oom-backoff same OOMKilled|OOMKilling|log:OOM", "causes crash-backoff same log:PANIC|log:CRASH|log:EXCEPTION",
 			"causes kill-backoff same Killing", "causes missing-config-no-start same FailedMount|CreateContainerConfigError",
-			"effects callee-down-caller-errors calls log:CONNECTION_REFUSED|log:DNS|log:TIMEOUT"}},
+			"effects callee-down-caller-errors calls log:CONNECTION_REFUSED|log:DNS|log:TIMEOUT",
+			"effects callee-down-caller-named-errors calls-named log:ERROR|log:CRITICAL"}},
 		{"CreateContainerConfigError", []string{"effects missing-config-no-start same CreateContainerConfigError|BackOff|FailedCreatePodContainer",
 			"causes missing-config-no-start same FailedMount|CreateContainerConfigError",
 			"causes used-volume-blocks-pod uses ProvisioningFailed|FailedBinding|VolumeResizeFailed"}},
@@ -121,6 +126,7 @@ func TestProbesForLooksBothWays(t *testing.T) {
 		// and its peers' readiness failures.
 		{"log:CONNECTION_REFUSED", []string{
 			"causes callee-down-caller-errors calls OOMKilled|OOMKilling|BackOff|Evicted|Unhealthy|Killing|NodeNotReady|TaintManagerEviction|log:OOM|log:PANIC|log:CRASH",
+			"effects callee-down-caller-named-errors calls-named log:ERROR|log:CRITICAL",
 			"effects dependency-down-readiness same Unhealthy", "effects dependency-down-readiness-peers selects Unhealthy"}},
 		{"ProvisioningFailed", []string{"effects used-volume-blocks-pod uses FailedScheduling|FailedMount|FailedAttachVolume|CreateContainerConfigError|FailedCreatePodContainer"}},
 		{"Scheduled", nil},
@@ -172,7 +178,8 @@ func TestRuleTableIsValid(t *testing.T) {
 
 func TestProbeRowsGroupRulesPerRelation(t *testing.T) {
 	rows := probeRows(DefaultRules(), "evt-x", "BackOff")
-	if len(rows) != 2 || rows[0].dir != findCauses || rows[0].rel != RelSame || rows[1].dir != findEffects || rows[1].rel != RelCalls {
+	if len(rows) != 3 || rows[0].dir != findCauses || rows[0].rel != RelSame || rows[1].dir != findEffects || rows[1].rel != RelCalls ||
+		rows[2].rel != RelCallsNamed {
 		t.Fatalf("rows: %+v", rows)
 	}
 	p := rows[0].params
@@ -182,14 +189,14 @@ func TestProbeRowsGroupRulesPerRelation(t *testing.T) {
 	if p["lag_ms"].(int64) != 600_000 || len(p["rules"].([]map[string]any)) != 4 {
 		t.Errorf("lag %v, %d rules", p["lag_ms"], len(p["rules"].([]map[string]any)))
 	}
-	// Unhealthy: cause of probe-kill (same) and of callers' errors (calls),
-	// effect of two dependency rules (same and selects): four rows, one per
-	// direction and relation.
+	// Unhealthy: cause of probe-kill (same) and of callers' errors (calls,
+	// calls-named), effect of two dependency rules (same and selects): five
+	// rows, one per direction and relation.
 	var keys []string
 	for _, r := range probeRows(DefaultRules(), "evt-x", "Unhealthy") {
 		keys = append(keys, r.dir+"/"+string(r.rel))
 	}
-	if !slices.Equal(keys, []string{"effects/same", "effects/calls", "causes/same", "causes/selects"}) {
+	if !slices.Equal(keys, []string{"effects/same", "effects/calls", "effects/calls-named", "causes/same", "causes/selects"}) {
 		t.Errorf("Unhealthy rows: %q", keys)
 	}
 }
