@@ -32,6 +32,9 @@ Clients:
 Kafka:
   topics ensure   create the contract's topics that are missing (idempotent)
 
+Root causes:
+  rca          rank the root causes of a symptom, or the window's incidents (Neo4j)
+
 Run 'kgctl <command> --help' for a command's flags. Settings come from the same
 environment variables as kg-control-plane: KAFKA_BROKERS, JOBSPECS_DIR,
 JOBSPEC_VARS_FILE, KG_HTTP_ADDR, KG_DATA_PARTITIONS.
@@ -43,6 +46,7 @@ Examples:
   kgctl heartbeat --client af-9 --every 30s
   kgctl clients
   kgctl deregister --client af-9
+  kgctl rca --client af-9 --resource Pod/shop/cart-7d9-abcde
 `
 
 func main() {
@@ -76,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdHeartbeat(ctx, rest, stdout, stderr)
 	case "deregister":
 		return cmdDeregister(ctx, rest, stdout, stderr)
+	case "rca":
+		return cmdRCA(ctx, rest, stdout, stderr)
 	case "topics":
 		if len(rest) == 0 || rest[0] != "ensure" {
 			return errors.New("usage: kgctl topics ensure [--partitions N]")
