@@ -313,7 +313,8 @@ type plan struct {
 	resources []map[string]any
 	topo      []topoRound
 	events    []map[string]any
-	calls     []map[string]any  // what the batch's logs name (CALLS)
+	names     []map[string]any  // what the batch's logs name (NAMES)
+	named     []string          // their eids (NAMES, then CALLS)
 	reprobe   []string          // rids whose events are probed again
 	eventSigs map[string]string // eid → signal of the batch's events
 	eidOrder  []string
@@ -339,7 +340,6 @@ func buildPlan(items []item) plan {
 		}
 	}
 	reprobe := map[string]bool{}
-	calls := callRows{index: map[string]int{}}
 	var round *topoRound
 	inRound := map[string]bool{}
 	for _, it := range items {
@@ -384,19 +384,31 @@ func buildPlan(items []item) plan {
 					node, nodeName = n.RID, n.Name
 				}
 			}
+			props := map[string]any{"source": e.Source, "reason": e.Reason, "signal": e.Signal, "type": e.Type,
+				"severity": e.Severity, "category": e.Category, "message": e.Message,
+				"ts": time.UnixMilli(e.TsMs).UTC(), "ts_ms": e.TsMs, "count": e.Count}
+			names := namesOf(e)
+			if e.DNS {
+				props["dns"] = true
+			}
+			if len(names) > 0 {
+				props["named"] = true
+			}
 			p.events = append(p.events, map[string]any{"rid": e.Res.RID, "kind": e.Res.Kind, "namespace": e.Res.Namespace,
 				"name": e.Res.Name, "uid": nullable(e.UID), "eid": e.EID, "node": node, "node_name": nodeName,
-				"props": map[string]any{"source": e.Source, "reason": e.Reason, "signal": e.Signal, "type": e.Type,
-					"severity": e.Severity, "category": e.Category, "message": e.Message,
-					"ts": time.UnixMilli(e.TsMs).UTC(), "ts_ms": e.TsMs, "count": e.Count}})
+				"props": props})
+			if len(names) > 0 {
+				p.names = append(p.names, map[string]any{"eid": e.EID, "names": names})
+				if !slices.Contains(p.named, e.EID) {
+					p.named = append(p.named, e.EID)
+				}
+			}
 			if _, ok := p.eventSigs[e.EID]; !ok {
 				p.eidOrder = append(p.eidOrder, e.EID)
 			}
 			p.eventSigs[e.EID] = e.Signal
-			calls.add(e)
 		}
 	}
-	p.calls = calls.rows()
 	for rid := range reprobe {
 		p.reprobe = append(p.reprobe, rid)
 	}
@@ -404,39 +416,45 @@ func buildPlan(items []item) plan {
 	return p
 }
 
-// callRows merges the batch's logs that name the same targets from the same
-// pod into one CALLS row spanning their times.
-type callRows struct {
-	index map[string]int
-	list  []map[string]any
-}
+// Roles of a NAMES edge from a log to what it names.
+const (
+	namesPeer        = "peer"         // a host name or address it talked to
+	namesNameserver  = "nameserver"   // the DNS server a failed lookup asked
+	namesDNSFallback = "dns-fallback" // the cluster DNS Service, for a DNS failure that names no known nameserver
+)
 
-func (c *callRows) add(e *eventRow) {
-	if e.Calls.empty() && !e.DNS {
-		return
+// namesOf lists what a log names, as NAMES rows: {role, rid} for a :Name,
+// {role, ip} for an :IP.
+func namesOf(e *eventRow) []map[string]any {
+	var out []map[string]any
+	for _, rid := range e.Calls.RIDs {
+		out = append(out, map[string]any{"role": namesPeer, "rid": rid, "ip": nil})
 	}
-	var fallback any
+	for _, ip := range e.Calls.IPs {
+		out = append(out, map[string]any{"role": namesPeer, "rid": nil, "ip": ip})
+	}
+	for _, ip := range e.Calls.Nameservers {
+		out = append(out, map[string]any{"role": namesNameserver, "rid": nil, "ip": ip})
+	}
 	if e.DNS && e.Res.RID != dnsServiceRID {
-		fallback = dnsServiceRID
+		out = append(out, map[string]any{"role": namesDNSFallback, "rid": dnsServiceRID, "ip": nil})
 	}
-	key := strings.Join([]string{e.Res.RID, strings.Join(e.Calls.RIDs, ","), strings.Join(e.Calls.IPs, ","),
-		strings.Join(e.Calls.Nameservers, ","), fmt.Sprint(e.DNS)}, "|")
-	if i, ok := c.index[key]; ok {
-		row := c.list[i]
-		row["first_ms"] = min(row["first_ms"].(int64), e.TsMs)
-		row["last_ms"] = max(row["last_ms"].(int64), e.TsMs)
-		if eids := row["eids"].([]string); !slices.Contains(eids, e.EID) {
-			row["eids"] = append(eids, e.EID)
-		}
-		return
+	if out == nil {
+		return []map[string]any{}
 	}
-	c.index[key] = len(c.list)
-	c.list = append(c.list, map[string]any{"rid": e.Res.RID, "eids": []string{e.EID}, "rids": nonNil(e.Calls.RIDs),
-		"ips": nonNil(e.Calls.IPs), "nameservers": nonNil(e.Calls.Nameservers), "dns": e.DNS, "dns_fallback": fallback,
-		"first_ms": e.TsMs, "last_ms": e.TsMs})
+	return out
 }
 
-func (c *callRows) rows() []map[string]any { return c.list }
+// strings1 is the first column of recs as strings.
+func strings1(recs []*neo4j.Record) []string {
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		if s, ok := r.Values[0].(string); ok && s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -504,10 +522,15 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 		st.edges[edgeType] += sum.Counters().RelationshipsCreated()
 		return recs, nil
 	}
+	// What topology adds that logs may already have named: new resources
+	// and addresses. Their logs are linked (CALLS) now.
+	var newRIDs, newIPs []string
 	if len(p.resources) > 0 {
-		if _, err := exec("merging topology resources", cypherResources, map[string]any{"rows": p.resources}, ""); err != nil {
+		recs, err := exec("merging topology resources", cypherResources, map[string]any{"rows": p.resources}, "")
+		if err != nil {
 			return err
 		}
+		newRIDs = strings1(recs)
 	}
 	for _, round := range p.topo {
 		if len(round.upserts) > 0 {
@@ -523,9 +546,11 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 			}
 		}
 		if len(round.ips) > 0 {
-			if _, err := exec("merging HAS_IP", cypherTopologyIPs, map[string]any{"rows": round.ips}, "HAS_IP"); err != nil {
+			recs, err := exec("merging HAS_IP", cypherTopologyIPs, map[string]any{"rows": round.ips}, "HAS_IP")
+			if err != nil {
 				return err
 			}
+			newIPs = append(newIPs, strings1(recs)...)
 		}
 		if len(round.tombs) > 0 {
 			if _, err := exec("applying tombstones", cypherTopologyTombstone, map[string]any{"rows": round.tombs}, ""); err != nil {
@@ -549,15 +574,36 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 			}
 		}
 	}
-	if len(p.calls) > 0 {
-		// A new CALLS edge: the caller's earlier events may now be effects of
-		// the callee's.
-		recs, err := exec("merging CALLS", cypherCalls, map[string]any{"rows": p.calls}, "CALLS")
+	if len(p.names) > 0 {
+		if _, err := exec("merging NAMES", cypherNames, map[string]any{"rows": p.names}, "NAMES"); err != nil {
+			return err
+		}
+	}
+	// CALLS: the batch's logs that name peers, and the earlier logs that
+	// named what topology just added (a log may arrive before the topology
+	// of what it names: they are different topics).
+	link := append([]string(nil), p.named...)
+	if len(newRIDs) > 0 || len(newIPs) > 0 {
+		recs, err := exec("finding logs that named new resources", cypherNamedBy, map[string]any{
+			"rids": nonNil(newRIDs), "ips": nonNil(newIPs), "limit": reprobeLimit}, "")
 		if err != nil {
 			return err
 		}
-		for _, r := range recs {
-			if rid, ok := r.Values[0].(string); ok && !slices.Contains(reprobe, rid) {
+		for _, eid := range strings1(recs) {
+			if !slices.Contains(link, eid) {
+				link = append(link, eid)
+			}
+		}
+	}
+	if len(link) > 0 {
+		// A new CALLS edge: the caller's earlier events may now be effects of
+		// the callee's.
+		recs, err := exec("merging CALLS", cypherCalls, map[string]any{"eids": link}, "CALLS")
+		if err != nil {
+			return err
+		}
+		for _, rid := range strings1(recs) {
+			if !slices.Contains(reprobe, rid) {
 				reprobe = append(reprobe, rid)
 			}
 		}

@@ -22,13 +22,20 @@ func schemaStatements() []string {
 		// An address a topology record lists (HAS_IP), so a log that names it
 		// finds its resource without scanning the client's resources.
 		"CREATE CONSTRAINT kg_ip_key IF NOT EXISTS FOR (a:IP) REQUIRE (a.client, a.ip) IS UNIQUE",
+		// A resource id a log names (NAMES), which topology may only bring later.
+		"CREATE CONSTRAINT kg_name_key IF NOT EXISTS FOR (n:Name) REQUIRE (n.client, n.rid) IS UNIQUE",
 	}
 }
 
+// It returns the resources it created.
 const cypherResources = `
 UNWIND $rows AS row
+OPTIONAL MATCH (old:Resource {client: $client, rid: row.rid})
+WITH row, old IS NULL AS created
 MERGE (r:Resource {client: $client, rid: row.rid})
-  ON CREATE SET r.kind = row.kind, r.namespace = row.namespace, r.name = row.name`
+  ON CREATE SET r.kind = row.kind, r.namespace = row.namespace, r.name = row.name
+WITH row WHERE created
+RETURN DISTINCT row.rid AS rid`
 
 // cypherTopologyUpsert records a resource's current state and ends (sets until
 // on) its topology relations that the record no longer lists. Ended relations
@@ -66,71 +73,104 @@ SET x.until = null`
 // cypherTopologyIPs records (or revives) a resource's addresses. An address
 // moves to another resource (a recycled pod IP) by the old owner's relation
 // ending and the new one's starting; both stay, with until telling them apart.
+// It returns the addresses a resource gained (new or revived).
 const cypherTopologyIPs = `
 UNWIND $rows AS row
 MATCH (r:Resource {client: $client, rid: row.rid})
 MERGE (a:IP {client: $client, ip: row.ip})
+WITH r, a, row, EXISTS { (r)-[h:HAS_IP {via: 'topology'}]->(a) WHERE h.until IS NULL } AS had
 MERGE (r)-[x:HAS_IP {via: 'topology'}]->(a)
-SET x.until = null`
+SET x.until = null
+WITH row WHERE NOT had
+RETURN DISTINCT row.ip AS ip`
 
-// cypherCalls links a log's pod to what the log names (row.rids, row.ips) and,
-// for a DNS failure, to the nameserver it names (row.nameservers) or, when
-// topology knows none of those, the cluster DNS Service (row.dns_fallback).
-// Only resources the graph knows are linked: a word that looks like a host
-// name adds nothing. An address resolves to the resource that held it when the
-// log was written (until unset, or later). first_ms/last_ms widen
-// monotonically, so a replay leaves them as they were.
+// cypherNamedBy lists the logs that named some resources or addresses
+// (newest $limit each), to link them once topology brings what they named.
+const cypherNamedBy = `
+CALL () {
+  UNWIND $rids AS rid
+  MATCH (:Name {client: $client, rid: rid})<-[:NAMES]-(e:Event)
+  WITH rid, e ORDER BY e.ts_ms DESC
+  WITH rid, collect(e)[..$limit] AS es
+  UNWIND es AS e
+  RETURN e
+  UNION
+  UNWIND $ips AS ip
+  MATCH (:IP {client: $client, ip: ip})<-[:NAMES]-(e:Event)
+  WITH ip, e ORDER BY e.ts_ms DESC
+  WITH ip, collect(e)[..$limit] AS es
+  UNWIND es AS e
+  RETURN e
+}
+RETURN DISTINCT e.eid AS eid`
+
+// cypherCalls links each log to what it named (NAMES) and the graph knows:
+// a resource of the named rid, the resource that held a named address when
+// the log was written (until unset, or later), and for a DNS failure the
+// nameserver it named or, when topology knows none of those, the cluster DNS
+// Service. Its pod CALLS each of them; first_ms/last_ms widen monotonically,
+// so a replay leaves them as they were. A word that looks like a host name
+// but names nothing known adds nothing.
 //
-// Each log also keeps what it is about in e.calls: the resolved targets (for a
-// DNS failure, only the DNS Service: the name it could not resolve did not
-// fail). The calls relation of the rules follows e.calls when it is set, so a
-// pod that calls two services does not blame one for the other's errors. A
-// log whose names resolve to nothing known keeps no e.calls (its own host
-// name, an external domain): it is linked through its pod's CALLS.
+// Each log keeps what it is about in e.calls: its resolved targets (for a DNS
+// failure only the DNS Service: the name it could not resolve did not fail).
+// The calls relations of the rules follow e.calls for a log that names
+// anything (e.named), so a pod that calls two services does not blame one for
+// the other's errors; only a log that names nothing is linked through all its
+// pod's CALLS.
+//
 // It returns the callers with a new CALLS edge, whose earlier events are
 // probed again.
 const cypherCalls = `
-UNWIND $rows AS row
-MATCH (p:Resource {client: $client, rid: row.rid})
-CALL (row, p) {
-  CALL (row) {
-    UNWIND row.rids AS trid
-    MATCH (t:Resource {client: $client, rid: trid})
+UNWIND $eids AS eid
+MATCH (e:Event {client: $client, eid: eid})-[:ABOUT]->(p:Resource)
+CALL (e, p) {
+  CALL (e) {
+    MATCH (e)-[:NAMES {role: 'peer'}]->(n:Name)
+    MATCH (t:Resource {client: $client, rid: n.rid})
     RETURN t, false AS dns
     UNION
-    UNWIND row.ips AS ip
-    MATCH (:IP {client: $client, ip: ip})<-[h:HAS_IP]-(t:Resource)
-    WHERE h.until IS NULL OR h.until >= row.first_ms
+    MATCH (e)-[:NAMES {role: 'peer'}]->(:IP)<-[h:HAS_IP]-(t:Resource)
+    WHERE h.until IS NULL OR h.until >= e.ts_ms
     RETURN t, false AS dns
     UNION
-    WITH row WHERE row.dns
-    CALL (row) {
-      UNWIND row.nameservers AS ip
-      MATCH (:IP {client: $client, ip: ip})<-[h:HAS_IP]-(t:Resource)
-      WHERE h.until IS NULL OR h.until >= row.first_ms
-      RETURN collect(t) AS found // one row, [] when none resolves
+    MATCH (e)-[:NAMES {role: 'nameserver'}]->(:IP)<-[h:HAS_IP]-(t:Resource)
+    WHERE h.until IS NULL OR h.until >= e.ts_ms
+    RETURN t, true AS dns
+    UNION
+    MATCH (e)-[:NAMES {role: 'dns-fallback'}]->(n:Name)
+    WHERE NOT EXISTS {
+      MATCH (e)-[:NAMES {role: 'nameserver'}]->(:IP)<-[h2:HAS_IP]-(:Resource) WHERE h2.until IS NULL OR h2.until >= e.ts_ms
     }
-    OPTIONAL MATCH (k:Resource {client: $client, rid: row.dns_fallback})
-    UNWIND CASE WHEN size(found) > 0 THEN found ELSE [k] END AS t
-    WITH t WHERE t IS NOT NULL
+    MATCH (t:Resource {client: $client, rid: n.rid})
     RETURN t, true AS dns
   }
   WITH t, dns WHERE t <> p
-  RETURN collect(DISTINCT t) AS targets, collect(DISTINCT CASE WHEN dns = row.dns THEN t.rid END) AS mine
+  RETURN collect(DISTINCT t) AS targets,
+         collect(DISTINCT CASE WHEN dns = coalesce(e.dns, false) THEN t.rid END) AS mine // one row, [] when none
 }
-CALL (row, mine) {
-  WITH row, mine WHERE size(mine) > 0
-  UNWIND row.eids AS eid
-  MATCH (e:Event {client: $client, eid: eid})
-  SET e.calls = mine
-}
+FOREACH (_ IN CASE WHEN size(mine) > 0 THEN [1] ELSE [] END | SET e.calls = mine)
+WITH e, p, targets
 UNWIND targets AS t
-WITH p, t, row, EXISTS { (p)-[:CALLS {via: 'log'}]->(t) } AS existed
+WITH e, p, t, EXISTS { (p)-[:CALLS {via: 'log'}]->(t) } AS existed
 MERGE (p)-[c:CALLS {via: 'log'}]->(t)
-SET c.first_ms = CASE WHEN c.first_ms IS NULL OR row.first_ms < c.first_ms THEN row.first_ms ELSE c.first_ms END,
-    c.last_ms = CASE WHEN c.last_ms IS NULL OR row.last_ms > c.last_ms THEN row.last_ms ELSE c.last_ms END
+SET c.first_ms = CASE WHEN c.first_ms IS NULL OR e.ts_ms < c.first_ms THEN e.ts_ms ELSE c.first_ms END,
+    c.last_ms = CASE WHEN c.last_ms IS NULL OR e.ts_ms > c.last_ms THEN e.ts_ms ELSE c.last_ms END
 WITH p, existed WHERE NOT existed
 RETURN DISTINCT p.rid AS rid`
+
+// cypherNames records what the batch's logs name: a :Name for a resource id,
+// an :IP for an address, each linked by NAMES with its role. cypherCalls
+// turns them into CALLS, now or when topology brings what they named.
+const cypherNames = `
+UNWIND $rows AS row
+MATCH (e:Event {client: $client, eid: row.eid})
+FOREACH (x IN [x IN row.names WHERE x.rid IS NOT NULL] |
+  MERGE (n:Name {client: $client, rid: x.rid})
+  MERGE (e)-[:NAMES {role: x.role}]->(n))
+FOREACH (x IN [x IN row.names WHERE x.ip IS NOT NULL] |
+  MERGE (a:IP {client: $client, ip: x.ip})
+  MERGE (e)-[:NAMES {role: x.role}]->(a))`
 
 // cypherEvents merges the events, their ABOUT edges and the RUNS_ON edges
 // they reveal (row.node: the node a pod's event or log names). It returns the
@@ -183,13 +223,15 @@ func relationPattern(dir string, rel Relation) (pattern, cond string, err error)
 		return "(nr)<-[:SELECTS]-(:Resource)-[:SELECTS]->(orr:Resource)<-[:ABOUT]-(o:Event)", " AND orr <> nr", nil
 	// calls: the cause is about what the effect's resource CALLS, or a pod a
 	// called Service SELECTS.
-	// An effect that names what it called (e.calls) is linked only through that.
+	// An effect that names what it called (e.named) is linked only through
+	// what those names resolve to (e.calls), whether topology knew them before
+	// or after the log: the result does not depend on arrival order.
 	case rel == RelCalls && dir == findCauses:
 		return "(nr)-[:CALLS]->(via:Resource)-[:SELECTS*0..1]->(orr:Resource)<-[:ABOUT]-(o:Event)",
-			" AND orr <> nr AND (n.calls IS NULL OR via.rid IN n.calls)", nil
+			" AND orr <> nr AND (n.named IS NULL OR via.rid IN coalesce(n.calls, []))", nil
 	case rel == RelCalls && dir == findEffects:
 		return "(nr)<-[:SELECTS*0..1]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
-			" AND orr <> nr AND (o.calls IS NULL OR via.rid IN o.calls)", nil
+			" AND orr <> nr AND (o.named IS NULL OR via.rid IN coalesce(o.calls, []))", nil
 	case rel == RelCallsNamed && dir == findCauses:
 		return "(nr)-[:CALLS]->(via:Resource)-[:SELECTS*0..1]->(orr:Resource)<-[:ABOUT]-(o:Event)",
 			" AND orr <> nr AND via.rid IN n.calls", nil
