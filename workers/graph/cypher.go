@@ -238,6 +238,10 @@ func relationPattern(dir string, rel Relation) (pattern, cond string, err error)
 	case rel == RelCallsNamed && dir == findEffects:
 		return "(nr)<-[:SELECTS*0..1]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
 			" AND orr <> nr AND via.rid IN o.calls", nil
+	case rel == RelController && dir == findCauses, rel == RelManaged && dir == findEffects:
+		return "(nr)-[:OWNED_BY*1..2]->(:Resource)<-[:ABOUT]-(o:Event)", "", nil
+	case rel == RelController && dir == findEffects, rel == RelManaged && dir == findCauses:
+		return "(nr)<-[:OWNED_BY*1..2]-(:Resource)<-[:ABOUT]-(o:Event)", "", nil
 	// uses: the cause is about a resource the effect's resource USES.
 	case rel == RelUses && dir == findCauses:
 		return "(nr)-[:USES]->(:Resource)<-[:ABOUT]-(o:Event)", "", nil

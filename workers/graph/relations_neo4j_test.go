@@ -33,6 +33,15 @@ func callsCluster(client string) []kafkaio.Record {
 		topo(client, &TopologyRecord{Kind: "Pod", Namespace: "data", Name: "pg-0",
 			Uses: []Ref{{Kind: "PersistentVolumeClaim", Name: "pg-data"}, {Kind: "Secret", Name: "pg-pass"}}}, "Pod", "data", "pg-0", 0),
 		topo(client, &TopologyRecord{Kind: "Pod", Namespace: "batch", Name: "job-1", Node: "node-2"}, "Pod", "batch", "job-1", 0),
+		// Controllers and what they manage.
+		topo(client, &TopologyRecord{Kind: "Job", Namespace: "batch", Name: "migrate"}, "Job", "batch", "migrate", 0),
+		topo(client, &TopologyRecord{Kind: "Pod", Namespace: "batch", Name: "migrate-x7k2p", Owners: []Ref{{Kind: "Job", Name: "migrate"}}},
+			"Pod", "batch", "migrate-x7k2p", 0),
+		topo(client, &TopologyRecord{Kind: "Deployment", Namespace: "web", Name: "front"}, "Deployment", "web", "front", 0),
+		topo(client, &TopologyRecord{Kind: "ReplicaSet", Namespace: "web", Name: "front-5d", Owners: []Ref{{Kind: "Deployment", Name: "front"}}},
+			"ReplicaSet", "web", "front-5d", 0),
+		topo(client, &TopologyRecord{Kind: "Pod", Namespace: "web", Name: "front-5d-q2", Owners: []Ref{{Kind: "ReplicaSet", Name: "front-5d"}}},
+			"Pod", "web", "front-5d-q2", 0),
 	}
 }
 
@@ -75,6 +84,13 @@ func TestRelationRulesLinkInNeo4j(t *testing.T) {
 			message: "Attempting to reclaim memory"}
 		evicted = at(pod("batch", "job-1", "node-2"), "job-evicted", 30, "Evicted", "The node was low on resource: memory.")
 
+		podErr = at(pod("batch", "migrate-x7k2p", "node-2"), "migrate-err", 0, "Error", "Container migrate terminated with exit code 1 (Error)")
+		jobGaveUp = ev{name: "job-gave-up", at: 90 * time.Second, reason: "BackoffLimitExceeded", kind: "Job", namespace: "batch",
+			objName: "migrate", message: "Job has reached the specified backoff limit"}
+		scaled = ev{name: "scaled", at: 0, reason: "ScalingReplicaSet", kind: "Deployment", namespace: "web", objName: "front",
+			message: "Scaled down replica set front-5d to 0 from 1"}
+		stopped = at(pod("web", "front-5d-q2", "node-1"), "stopped", 2, "Killing", "Stopping container front")
+
 		// Names nothing the topology knows: no CALLS, no edge (it talked to
 		// something else).
 		stranger = lg{name: "stranger", namespace: "web", pod: "front-1", severity: "ERROR", signature: "CONNECTION_REFUSED",
@@ -91,10 +107,13 @@ func TestRelationRulesLinkInNeo4j(t *testing.T) {
 		edge(dnsBack.id(), callee, dnsBare.id()),
 		edge(provFail.id(), "used-volume-blocks-pod", pgSched.id()),
 		edge(pressure.id(), "node-pressure-eviction", evicted.id()),
+		edge(podErr.id(), "failed-pods-fail-job", jobGaveUp.id()),
+		edge(scaled.id(), "scale-down-kills", stopped.id()),
 	)
 	events := func(client string) []kafkaio.Record {
 		return []kafkaio.Record{cartOOM.record(client), refusedIP.record(client), refusedName.record(client), stranger.record(client),
-			named503.record(client), unnamedErr.record(client),
+			named503.record(client), unnamedErr.record(client), podErr.record(client), jobGaveUp.record(client),
+			scaled.record(client), stopped.record(client),
 			frontReady.record(client), dnsBack.record(client), dnsNamed.record(client), dnsBare.record(client),
 			provFail.record(client), pgSched.record(client), pressure.record(client), evicted.record(client)}
 	}

@@ -74,6 +74,12 @@ func TestRuleTableMatching(t *testing.T) {
 		{"TaintManagerEviction", "FailedScheduling", RelOwner, 5, []string{"eviction-unschedulable-replacement"}},
 		{"BackOff", "log:ERROR", RelCallsNamed, 30, []string{"callee-down-caller-named-errors"}},
 		{"BackOff", "log:ERROR", RelCalls, 30, nil},
+		{"FailedAttachVolume", "log:CONNECTION_REFUSED", RelCalls, 30, []string{"callee-down-caller-errors"}},
+		{"Error", "BackOff", RelSame, 10, []string{"exit-backoff"}},
+		{"Error", "BackoffLimitExceeded", RelManaged, 300, []string{"failed-pods-fail-job"}},
+		{"Error", "BackoffLimitExceeded", RelSame, 300, nil},
+		{"ScalingReplicaSet", "Killing", RelController, 3, []string{"scale-down-kills"}},
+		{"ScalingReplicaSet", "Killing", RelManaged, 3, nil},
 		// The new relations only where their rules say.
 		{"OOMKilled", "log:CONNECTION_REFUSED", RelSame, 3, nil},
 		{"log:CONNECTION_REFUSED", "OOMKilled", RelCalls, 3, nil},
@@ -116,16 +122,21 @@ func TestProbesForLooksBothWays(t *testing.T) {
 			"effects callee-down-caller-errors calls log:CONNECTION_REFUSED|log:DNS|log:TIMEOUT",
 			"effects callee-down-caller-named-errors calls-named log:ERROR|log:CRITICAL"}},
 		{"BackOff", []string{"causes oom-backoff same OOMKilled|OOMKilling|log:OOM", "causes crash-backoff same log:PANIC|log:CRASH|log:EXCEPTION",
-			"causes kill-backoff same Killing", "causes missing-config-no-start same FailedMount|CreateContainerConfigError",
+			"causes kill-backoff same Killing", "causes exit-backoff same Error|ContainerCannotRun",
+			"effects failed-pods-fail-job managed BackoffLimitExceeded|DeadlineExceeded",
+			"causes missing-config-no-start same FailedMount|CreateContainerConfigError",
 			"effects callee-down-caller-errors calls log:CONNECTION_REFUSED|log:DNS|log:TIMEOUT",
 			"effects callee-down-caller-named-errors calls-named log:ERROR|log:CRITICAL"}},
 		{"CreateContainerConfigError", []string{"effects missing-config-no-start same CreateContainerConfigError|BackOff|FailedCreatePodContainer",
 			"causes missing-config-no-start same FailedMount|CreateContainerConfigError",
-			"causes used-volume-blocks-pod uses ProvisioningFailed|FailedBinding|VolumeResizeFailed"}},
+			"causes used-volume-blocks-pod uses ProvisioningFailed|FailedBinding|VolumeResizeFailed",
+			"effects callee-down-caller-errors calls log:CONNECTION_REFUSED|log:DNS|log:TIMEOUT",
+			"effects callee-down-caller-named-errors calls-named log:ERROR|log:CRITICAL"}},
 		// A caller's connection error: effect of its callee, cause of its own
 		// and its peers' readiness failures.
 		{"log:CONNECTION_REFUSED", []string{
-			"causes callee-down-caller-errors calls OOMKilled|OOMKilling|BackOff|Evicted|Unhealthy|Killing|NodeNotReady|TaintManagerEviction|log:OOM|log:PANIC|log:CRASH",
+			"causes callee-down-caller-errors calls OOMKilled|OOMKilling|BackOff|Evicted|Unhealthy|Killing|NodeNotReady|TaintManagerEviction|" +
+				"log:OOM|log:PANIC|log:CRASH|FailedMount|FailedAttachVolume|FailedScheduling|ErrImagePull|ImagePullBackOff|CreateContainerConfigError",
 			"effects callee-down-caller-named-errors calls-named log:ERROR|log:CRITICAL",
 			"effects dependency-down-readiness same Unhealthy", "effects dependency-down-readiness-peers selects Unhealthy"}},
 		{"ProvisioningFailed", []string{"effects used-volume-blocks-pod uses FailedScheduling|FailedMount|FailedAttachVolume|CreateContainerConfigError|FailedCreatePodContainer"}},
@@ -178,15 +189,16 @@ func TestRuleTableIsValid(t *testing.T) {
 
 func TestProbeRowsGroupRulesPerRelation(t *testing.T) {
 	rows := probeRows(DefaultRules(), "evt-x", "BackOff")
-	if len(rows) != 3 || rows[0].dir != findCauses || rows[0].rel != RelSame || rows[1].dir != findEffects || rows[1].rel != RelCalls ||
-		rows[2].rel != RelCallsNamed {
+	if len(rows) != 4 || rows[0].dir != findCauses || rows[0].rel != RelSame || rows[1].dir != findEffects || rows[1].rel != RelManaged ||
+		rows[2].rel != RelCalls || rows[3].rel != RelCallsNamed {
 		t.Fatalf("rows: %+v", rows)
 	}
 	p := rows[0].params
-	if got := p["others"].([]string); !slices.Equal(got, []string{"OOMKilled", "OOMKilling", "log:OOM", "log:PANIC", "log:CRASH", "log:EXCEPTION", "Killing", "FailedMount", "CreateContainerConfigError"}) {
+	if got := p["others"].([]string); !slices.Equal(got, []string{"OOMKilled", "OOMKilling", "log:OOM", "log:PANIC", "log:CRASH", "log:EXCEPTION",
+		"Killing", "Error", "ContainerCannotRun", "FailedMount", "CreateContainerConfigError"}) {
 		t.Errorf("others: %q", got)
 	}
-	if p["lag_ms"].(int64) != 600_000 || len(p["rules"].([]map[string]any)) != 4 {
+	if p["lag_ms"].(int64) != 600_000 || len(p["rules"].([]map[string]any)) != 5 {
 		t.Errorf("lag %v, %d rules", p["lag_ms"], len(p["rules"].([]map[string]any)))
 	}
 	// Unhealthy: cause of probe-kill (same) and of callers' errors (calls,

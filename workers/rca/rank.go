@@ -62,9 +62,9 @@ type Params struct {
 	// only "at level X" says less (applications log warnings and errors all
 	// day); a routine Normal event (Pulled, Started, ScalingReplicaSet) least
 	// — yet it can be a cause (a scale to zero), so it still counts. A
-	// candidate's salience scales the inferred edges it starts (rule edges
-	// are evidence enough) and its weight as a symptom (routine events are
-	// no symptom).
+	// candidate's salience scales the inferred edges it starts, less so the
+	// rule edges (a matched rule is evidence of its own), and its weight as
+	// a symptom (routine events are no symptom).
 	Salience Salience
 }
 
@@ -72,6 +72,9 @@ type Params struct {
 type Salience struct {
 	Normal     float64            // Normal events rated INFO
 	GenericLog map[string]float64 // log:<SEVERITY> by severity; others 1
+	// RuleDiscount is how much of the missing salience a rule edge from the
+	// candidate loses: strength × (1 − RuleDiscount × (1 − salience)).
+	RuleDiscount float64
 }
 
 // DefaultParams are the ranking's settings.
@@ -93,7 +96,8 @@ func DefaultParams() Params {
 		KnownCauses: knownCauses(graph.DefaultRules()),
 		KnownBoost:  2, MaxInferred: 0.6,
 		Salience: Salience{Normal: 0.25,
-			GenericLog: map[string]float64{"WARNING": 0.4, "WARN": 0.4, "ERROR": 0.6, "CRITICAL": 0.8, "FATAL": 0.8}},
+			GenericLog:   map[string]float64{"WARNING": 0.4, "WARN": 0.4, "ERROR": 0.6, "CRITICAL": 0.8, "FATAL": 0.8},
+			RuleDiscount: 0.5},
 	}
 }
 
@@ -259,7 +263,11 @@ func build(g *Subgraph, p Params) *ranker {
 			if from == to {
 				continue
 			}
-			s := p.RuleFloor + p.RuleScale*math.Min(math.Max(c.Confidence, 0), 1)
+			// A routine event that matched a rule (a Normal "Stopping
+			// container" before a callee's errors) is weaker evidence than a
+			// warning that did.
+			sal := r.cands[from].salience
+			s := (p.RuleFloor + p.RuleScale*math.Min(math.Max(c.Confidence, 0), 1)) * (1 - p.Salience.RuleDiscount*(1-sal))
 			k := [2]int{from, to}
 			if j, ok := ruleEdge[k]; ok {
 				if old := &r.edges[j]; s > old.s || s == old.s && e.TsMs < old.effectTs {
