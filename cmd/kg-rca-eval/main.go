@@ -31,13 +31,13 @@ const usage = `kg-rca-eval: score the root-cause ranking on scenario files.
 Every *.jsonl scenario file of --dir (docs/scenarios.md) is replayed into a
 fresh client (rca-<run>-<n>) through Kafka and the real pipeline (event and
 log normalizers, graph builder, run in this process on the client's
-partition), then the ranking is asked about the scenario's symptom with the
+partition; on topics of the run's own unless --contract-topics), then the ranking is asked about the scenario's symptom with the
 default window (the 30 minutes ending at the client's newest event) and
 scored against the file's header: right at rank k when the k-th candidate has
 the root cause's rid (or an also_correct rid) and one of its signals.
 
-The clients' graphs and consumer groups are deleted afterwards (--keep keeps
-the graphs). Nothing is tuned to any scenario set: other people's files are
+The clients' graphs, consumer groups and the run's topics are deleted
+afterwards (--keep keeps the graphs). Nothing is tuned to any scenario set: other people's files are
 scored the same way.
 
 Usage:
@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	direct := fs.Bool("direct", false, "write scenarios straight into the graph (normalizers and builder in-process, no Kafka): fast, for working on the ranking")
 	parallel := fs.Int("parallel", 3, "scenarios at a time")
 	keep := fs.Bool("keep", false, "keep the clients' graphs in Neo4j afterwards")
-	suffix := fs.String("topic-suffix", "", "run the pipeline on the contract's topics with this suffix (they must exist), e.g. to keep evaluation traffic apart")
+	shared := fs.Bool("contract-topics", false, "run the pipeline on the contract's topics (raw.k8s.events, ...) instead of topics of the run's own, created and deleted by it")
 	minA1 := fs.Float64("min-a1", 0, "exit 1 when A@1 (percent) is below this")
 	minA3 := fs.Float64("min-a3", 0, "exit 1 when A@3 (percent) is below this")
 	timeout := fs.Duration("timeout", 3*time.Minute, "bound on one scenario")
@@ -97,8 +97,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cfg := eval.Config{
 		Direct: *direct, Brokers: kafkaio.ParseBrokers(envOr(getenv, "KAFKA_BROKERS", kafkaio.DefaultBrokers(getenv))),
 		Neo4j: n4j, Parallel: *parallel, Keep: *keep, Timeout: *timeout, Progress: stderr,
-		Topics: eval.ContractTopics().WithSuffix(*suffix),
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel})),
+	}
+	cfg.RunID = fmt.Sprintf("%x", time.Now().UnixNano()%0xffffffff)
+	if !*shared {
+		cfg.Topics, cfg.CreateTopics = eval.ContractTopics().WithSuffix(".rca-eval-"+cfg.RunID), true
 	}
 	mode := "through Kafka and the pipeline"
 	if *direct {

@@ -163,7 +163,7 @@ func hostRIDs(host, ns string) []string {
 	}
 	switch len(labels) {
 	case 1:
-		if ns == "" || !dnsLabelStartsWithLetter(labels[0]) {
+		if !dnsLabel(ns) || !dnsLabelStartsWithLetter(labels[0]) {
 			return nil
 		}
 		return []string{"Service/" + ns + "/" + labels[0]}

@@ -84,7 +84,7 @@ func TestRelationRulesLinkInNeo4j(t *testing.T) {
 			message: "Attempting to reclaim memory"}
 		evicted = at(pod("batch", "job-1", "node-2"), "job-evicted", 30, "Evicted", "The node was low on resource: memory.")
 
-		podErr = at(pod("batch", "migrate-x7k2p", "node-2"), "migrate-err", 0, "Error", "Container migrate terminated with exit code 1 (Error)")
+		podErr    = at(pod("batch", "migrate-x7k2p", "node-2"), "migrate-err", 0, "Error", "Container migrate terminated with exit code 1 (Error)")
 		jobGaveUp = ev{name: "job-gave-up", at: 90 * time.Second, reason: "BackoffLimitExceeded", kind: "Job", namespace: "batch",
 			objName: "migrate", message: "Job has reached the specified backoff limit"}
 		scaled = ev{name: "scaled", at: 0, reason: "ScalingReplicaSet", kind: "Deployment", namespace: "web", objName: "front",

@@ -35,6 +35,10 @@ type Config struct {
 	Neo4j   rca.Config
 	// Topics: the topics the pipeline runs on. Zero value: the contract's.
 	Topics Topics
+	// CreateTopics creates Topics (Partitions each) before the run and
+	// deletes them after it: a run of its own, apart from other traffic.
+	CreateTopics bool
+	Partitions   int32
 	// Parallel scenarios at a time (default 3).
 	Parallel int
 	// RunID names the run's clients: rca-<RunID>-<n>. Fresh per run.
@@ -111,8 +115,14 @@ func Run(ctx context.Context, cfg Config, scenarios []Scenario) ([]Result, error
 		if err := r.connectKafka(); err != nil {
 			return nil, err
 		}
-		defer r.admin.Close()
 		defer r.kc.Close()
+		defer r.admin.Close()
+		if cfg.CreateTopics {
+			defer r.deleteTopics()
+		}
+		if err := publish.CheckTopics(cfg.Brokers, cfg.Topics.All()...); err != nil {
+			return nil, err
+		}
 	}
 	results := make([]Result, len(scenarios))
 	sem := make(chan struct{}, cfg.Parallel)
@@ -273,11 +283,42 @@ func (r *runner) connectKafka() error {
 		return err
 	}
 	r.kc, r.admin = kc, admin
-	if err := publish.CheckTopics(r.cfg.Brokers, r.cfg.Topics.All()...); err != nil {
-		kc.Close()
-		return err
+	if !r.cfg.CreateTopics {
+		return nil
 	}
-	return nil
+	parts := r.cfg.Partitions
+	if parts <= 0 {
+		parts = 4
+	}
+	for _, t := range r.cfg.Topics.All() {
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 1}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			r.deleteTopics()
+			admin.Close()
+			kc.Close()
+			return fmt.Errorf("creating topic %s: %w", t, err)
+		}
+	}
+	// New topics take a moment to reach every broker's metadata.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := kc.RefreshMetadata(r.cfg.Topics.All()...)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.deleteTopics()
+			return fmt.Errorf("waiting for the run's topics: %w", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// deleteTopics removes the run's own topics.
+func (r *runner) deleteTopics() {
+	for _, t := range r.cfg.Topics.All() {
+		_ = r.admin.DeleteTopic(t)
+	}
 }
 
 // ends returns the end offsets of client's partition of topics now.
