@@ -539,10 +539,13 @@ func normalized(weights map[int]float64) map[int]float64 {
 // g.Scope). It returns nil candidates when the scope has no events.
 func RankSymptom(g *Subgraph, p Params, k int) Incident {
 	r := build(g, p)
+	// The symptom is what its resources keep showing: a warning repeated
+	// through the window weighs more as a starting point than a one-off
+	// earlier one (logarithmically: ten repeats are not ten symptoms).
 	weights := map[int]float64{}
 	for i, c := range r.cands {
 		if c.symptom && c.salience > r.p.Salience.Normal {
-			weights[i] = c.salience
+			weights[i] = c.salience * (1 + math.Log(float64(len(c.events))))
 		}
 	}
 	start := normalized(weights)
