@@ -54,7 +54,7 @@ func NewBuilder(driver neo4j.DriverWithContext, client, database string, topics 
 	var keys []probeKey
 	for _, r := range rules {
 		for _, dir := range []string{findCauses, findEffects} {
-			if k := (probeKey{dir, r.Relation}); !slices.Contains(keys, k) {
+			if k := (probeKey{dir, probeRelation(r.Relation)}); !slices.Contains(keys, k) {
 				keys = append(keys, k)
 			}
 		}
@@ -654,12 +654,21 @@ type probeRow struct {
 	params map[string]any
 }
 
+// probeRelation is the walk a relation's probes take: calls-named walks as
+// calls does (one walk for both; the named condition is checked per rule).
+func probeRelation(rel Relation) Relation {
+	if rel == RelCallsNamed {
+		return RelCalls
+	}
+	return rel
+}
+
 // probeRows groups probesFor by direction and relation, in rule-table order.
 func probeRows(rules []Rule, eid, signal string) []probeRow {
 	var out []probeRow
 	index := map[probeKey]int{}
 	for _, pr := range probesFor(rules, eid, signal) {
-		k := probeKey{pr.Dir, pr.Relation}
+		k := probeKey{pr.Dir, probeRelation(pr.Relation)}
 		i, ok := index[k]
 		if !ok {
 			i = len(out)
@@ -676,7 +685,7 @@ func probeRows(rules []Rule, eid, signal string) []probeRow {
 		}
 		p["lag_ms"] = max(p["lag_ms"].(int64), pr.MaxLagMs)
 		p["rules"] = append(p["rules"].([]map[string]any), map[string]any{"rule": pr.Rule, "others": pr.Others,
-			"lag_ms": pr.MaxLagMs, "confidence": pr.Confidence})
+			"lag_ms": pr.MaxLagMs, "confidence": pr.Confidence, "named": pr.Relation == RelCallsNamed})
 	}
 	return out
 }

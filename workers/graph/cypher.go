@@ -226,18 +226,15 @@ func relationPattern(dir string, rel Relation) (pattern, cond string, err error)
 	// An effect that names what it called (e.named) is linked only through
 	// what those names resolve to (e.calls), whether topology knew them before
 	// or after the log: the result does not depend on arrival order.
+	// calls-named walks the same way (probeRelation); its rules also demand
+	// that the effect named the Service walked through (r.named, checked per
+	// rule after the walk).
 	case rel == RelCalls && dir == findCauses:
 		return "(nr)-[:CALLS]->(via:Resource)-[:SELECTS*0..1]->(orr:Resource)<-[:ABOUT]-(o:Event)",
 			" AND orr <> nr AND (n.named IS NULL OR via.rid IN coalesce(n.calls, []))", nil
 	case rel == RelCalls && dir == findEffects:
 		return "(nr)<-[:SELECTS*0..1]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
 			" AND orr <> nr AND (o.named IS NULL OR via.rid IN coalesce(o.calls, []))", nil
-	case rel == RelCallsNamed && dir == findCauses:
-		return "(nr)-[:CALLS]->(via:Resource)-[:SELECTS*0..1]->(orr:Resource)<-[:ABOUT]-(o:Event)",
-			" AND orr <> nr AND via.rid IN n.calls", nil
-	case rel == RelCallsNamed && dir == findEffects:
-		return "(nr)<-[:SELECTS*0..1]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
-			" AND orr <> nr AND via.rid IN o.calls", nil
 	case rel == RelController && dir == findCauses, rel == RelManaged && dir == findEffects:
 		return "(nr)-[:OWNED_BY*1..2]->(:Resource)<-[:ABOUT]-(o:Event)", "", nil
 	case rel == RelController && dir == findEffects, rel == RelManaged && dir == findCauses:
@@ -277,11 +274,15 @@ func cypherProbes(keys []probeKey) (string, error) {
 		if k.dir == findEffects {
 			window = "o.ts_ms - n.ts_ms >= 0 AND o.ts_ms - n.ts_ms <= p.lag_ms"
 		}
+		via := "null"
+		if strings.Contains(pattern, "(via:") {
+			via = "via.rid"
+		}
 		branches = append(branches, `
   WITH p, n, nr WHERE p.key = '`+probeKeyString(k)+`'
   MATCH `+pattern+`
   WHERE o.client = $client AND o <> n AND o.signal IN p.others AND `+window+cond+`
-  RETURN o`)
+  RETURN o, `+via+` AS via`)
 	}
 	if len(branches) == 0 {
 		return "", fmt.Errorf("no probe keys")
@@ -291,9 +292,11 @@ UNWIND $probes AS p
 MATCH (n:Event {client: $client, eid: p.eid})-[:ABOUT]->(nr:Resource)
 CALL (p, n, nr) {` + strings.Join(branches, "\n  UNION") + `
 }
-WITH DISTINCT p, n, o
+WITH DISTINCT p, n, o, via
 UNWIND p.rules AS r
-WITH p, n, o, r WHERE o.signal IN r.others AND abs(n.ts_ms - o.ts_ms) <= r.lag_ms
+WITH p, n, o, r, via, CASE p.dir WHEN '` + findCauses + `' THEN n ELSE o END AS effect
+WHERE o.signal IN r.others AND abs(n.ts_ms - o.ts_ms) <= r.lag_ms
+  AND (NOT r.named OR (effect.calls IS NOT NULL AND via IN effect.calls))
 WITH r, CASE p.dir WHEN '` + findCauses + `' THEN o ELSE n END AS c, CASE p.dir WHEN '` + findCauses + `' THEN n ELSE o END AS e
 MERGE (c)-[x:CAUSES {rule: r.rule}]->(e)
 SET x.confidence = r.confidence, x.lag_s = (e.ts_ms - c.ts_ms) / 1000.0`, nil

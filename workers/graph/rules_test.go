@@ -163,7 +163,7 @@ func TestRuleTableIsValid(t *testing.T) {
 	}
 	for _, r := range rules {
 		for _, dir := range []string{findCauses, findEffects} {
-			if _, err := cypherProbes([]probeKey{{dir, r.Relation}}); err != nil {
+			if _, err := cypherProbes([]probeKey{{dir, probeRelation(r.Relation)}}); err != nil {
 				t.Errorf("rule %s: %v", r.Name, err)
 			}
 		}
@@ -189,8 +189,9 @@ func TestRuleTableIsValid(t *testing.T) {
 
 func TestProbeRowsGroupRulesPerRelation(t *testing.T) {
 	rows := probeRows(DefaultRules(), "evt-x", "BackOff")
-	if len(rows) != 4 || rows[0].dir != findCauses || rows[0].rel != RelSame || rows[1].dir != findEffects || rows[1].rel != RelManaged ||
-		rows[2].rel != RelCalls || rows[3].rel != RelCallsNamed {
+	// calls and calls-named share one walk (one row, two rules).
+	if len(rows) != 3 || rows[0].dir != findCauses || rows[0].rel != RelSame || rows[1].dir != findEffects || rows[1].rel != RelManaged ||
+		rows[2].rel != RelCalls || len(rows[2].params["rules"].([]map[string]any)) != 2 {
 		t.Fatalf("rows: %+v", rows)
 	}
 	p := rows[0].params
@@ -201,14 +202,14 @@ func TestProbeRowsGroupRulesPerRelation(t *testing.T) {
 	if p["lag_ms"].(int64) != 600_000 || len(p["rules"].([]map[string]any)) != 5 {
 		t.Errorf("lag %v, %d rules", p["lag_ms"], len(p["rules"].([]map[string]any)))
 	}
-	// Unhealthy: cause of probe-kill (same) and of callers' errors (calls,
-	// calls-named), effect of two dependency rules (same and selects): five
-	// rows, one per direction and relation.
+	// Unhealthy: cause of probe-kill (same) and of callers' errors (calls and
+	// calls-named, one walk), effect of two dependency rules (same and
+	// selects): four rows, one per direction and walk.
 	var keys []string
 	for _, r := range probeRows(DefaultRules(), "evt-x", "Unhealthy") {
 		keys = append(keys, r.dir+"/"+string(r.rel))
 	}
-	if !slices.Equal(keys, []string{"effects/same", "effects/calls", "effects/calls-named", "causes/same", "causes/selects"}) {
+	if !slices.Equal(keys, []string{"effects/same", "effects/calls", "causes/same", "causes/selects"}) {
 		t.Errorf("Unhealthy rows: %q", keys)
 	}
 }
