@@ -169,3 +169,22 @@ func TestPublishCommands(t *testing.T) {
 		t.Fatalf("heartbeats = %d, want 2", len(hb))
 	}
 }
+
+// kgctl rca refuses what it cannot ask before it connects, and says why.
+func TestRCAUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"rca"}, "--client is required"},
+		{[]string{"rca", "--client", "af-9", "--format", "xml"}, "want text, json or dot"},
+		{[]string{"rca", "--client", "af-9", "--from", "yesterday"}, "RFC 3339"},
+		{[]string{"rca", "--client", "af-9", "extra"}, "unexpected argument"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), c.args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%q: %v, want an error saying %q", c.args, err, c.says)
+		}
+	}
+}
