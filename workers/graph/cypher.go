@@ -229,11 +229,13 @@ func relationPattern(dir string, rel Relation) (pattern, cond string, err error)
 	// calls-named walks the same way (probeRelation); its rules also demand
 	// that the effect named the Service walked through (r.named, checked per
 	// rule after the walk).
+	// Two walks each (the callee itself, or a pod behind the called Service),
+	// separated by "|": one branch per walk plans better than a SELECTS*0..1.
 	case rel == RelCalls && dir == findCauses:
-		return "(nr)-[:CALLS]->(via:Resource)-[:SELECTS*0..1]->(orr:Resource)<-[:ABOUT]-(o:Event)",
-			" AND orr <> nr AND (n.named IS NULL OR via.rid IN coalesce(n.calls, []))", nil
+		return "(nr)-[:CALLS]->(via:Resource)<-[:ABOUT]-(o:Event)|(nr)-[:CALLS]->(via:Resource)-[:SELECTS]->(orr:Resource)<-[:ABOUT]-(o:Event)",
+			" AND (n.named IS NULL OR via.rid IN coalesce(n.calls, []))", nil
 	case rel == RelCalls && dir == findEffects:
-		return "(nr)<-[:SELECTS*0..1]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
+		return "(nr)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)|(nr)<-[:SELECTS]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
 			" AND orr <> nr AND (o.named IS NULL OR via.rid IN coalesce(o.calls, []))", nil
 	case rel == RelController && dir == findCauses, rel == RelManaged && dir == findEffects:
 		return "(nr)-[:OWNED_BY*1..2]->(:Resource)<-[:ABOUT]-(o:Event)", "", nil
@@ -274,15 +276,25 @@ func cypherProbes(keys []probeKey) (string, error) {
 		if k.dir == findEffects {
 			window = "o.ts_ms - n.ts_ms >= 0 AND o.ts_ms - n.ts_ms <= p.lag_ms"
 		}
-		via := "null"
-		if strings.Contains(pattern, "(via:") {
-			via = "via.rid"
-		}
-		branches = append(branches, `
+		for _, pat := range strings.Split(pattern, "|") {
+			via, c := "null", cond
+			switch {
+			case strings.Contains(pat, "(via:"):
+				via = "via.rid"
+			case strings.Contains(c, "via."):
+				// The walk to the callee itself: it is what was called.
+				via = "nr.rid"
+				c = strings.ReplaceAll(c, "via.rid", "nr.rid")
+			}
+			if strings.Contains(pat, "(orr:") && !strings.Contains(c, "orr <> nr") {
+				c += " AND orr <> nr"
+			}
+			branches = append(branches, `
   WITH p, n, nr WHERE p.key = '`+probeKeyString(k)+`'
-  MATCH `+pattern+`
-  WHERE o.client = $client AND o <> n AND o.signal IN p.others AND `+window+cond+`
+  MATCH `+pat+`
+  WHERE o.client = $client AND o <> n AND o.signal IN p.others AND `+window+c+`
   RETURN o, `+via+` AS via`)
+		}
 	}
 	if len(branches) == 0 {
 		return "", fmt.Errorf("no probe keys")
