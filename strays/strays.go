@@ -1,0 +1,463 @@
+// Package strays covers, for the control plane, the partitions of the data
+// topics that no live client's worker reads.
+//
+// With P ≈ 10 × clients most partitions have no worker. A record that lands
+// on one (a producer whose partitioner hashes the whole key, a key that names
+// no client) would sit there unread. The Consumer, told the live client ids,
+// reads exactly those partitions and treats every record as a worker treats a
+// stray (kafkaio.Placer, kafkaio.StrayRouter): a record of a valid client on
+// another partition is forwarded to its client's partition; one on its
+// client's own partition is left for the client's worker (the client is not
+// live, or its partition would be covered) and counted as unknown_client; a
+// key that names no client is dead-lettered. In the steady state, with every
+// producer routing correctly, these partitions receive nothing, so covering
+// them costs no reads (docs/workers.md, "Strays").
+package strays
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kgrca/kgplane/clientid"
+	"github.com/kgrca/kgplane/workers/kafkaio"
+)
+
+// DefaultGroupID is the group the Consumer commits its offsets under:
+// `kafka-consumer-groups --describe --group kg-control-plane-strays` shows
+// its position in every partition it ever covered.
+const DefaultGroupID = "kg-control-plane-strays"
+
+// worker is the kg-worker header of its dead letters and its HeaderForwardedBy.
+const worker = "kg-control-plane"
+
+// Topic is one data topic the Consumer covers.
+type Topic struct {
+	Name string
+	// Role is the worker role that reads the topic; its per-client groups'
+	// committed offsets tell where coverage of a partition starts.
+	Role string
+	// DeadLetter receives the records whose key names no client.
+	DeadLetter string
+}
+
+// DefaultTopics are the contract's five data topics with their readers'
+// roles and dead-letter topics, each name followed by suffix (tests and
+// side-by-side environments; "" in production).
+func DefaultTopics(suffix string) []Topic {
+	return []Topic{
+		{kafkaio.TopicRawEvents + suffix, kafkaio.RoleEventNormalizer, kafkaio.TopicDLQRaw + suffix},
+		{kafkaio.TopicRawLogs + suffix, kafkaio.RoleLogNormalizer, kafkaio.TopicDLQRaw + suffix},
+		{kafkaio.TopicTopology + suffix, kafkaio.RoleGraphBuilder, kafkaio.TopicDLQNormalized + suffix},
+		{kafkaio.TopicEventsNormalized + suffix, kafkaio.RoleGraphBuilder, kafkaio.TopicDLQNormalized + suffix},
+		{kafkaio.TopicLogsNormalized + suffix, kafkaio.RoleGraphBuilder, kafkaio.TopicDLQNormalized + suffix},
+	}
+}
+
+// Config configures a Consumer.
+type Config struct {
+	Brokers []string
+	// Topics to cover (default DefaultTopics("")).
+	Topics []Topic
+	// GroupID for the Consumer's own offsets (default DefaultGroupID).
+	GroupID string
+	// Sarama is the base client config (TLS, SASL); nil = sarama's defaults.
+	// The Consumer sets the version, client id and consumer/offset settings.
+	Sarama *sarama.Config
+	// MaxBatch caps the strays forwarded per produce call (default 500).
+	MaxBatch int
+	// Linger is how long a partial batch waits (default 100ms).
+	Linger time.Duration
+	// Resync is how often partition counts are re-read and failed partitions
+	// restarted (default 30s).
+	Resync time.Duration
+	Logger *slog.Logger
+	// Registerer receives the metrics (nil: not registered).
+	Registerer prometheus.Registerer
+}
+
+// Consumer reads the uncovered partitions. Tell it the live clients with
+// SetLiveClients; it covers nothing before the first call. Run it on the
+// leading control plane only: two planes covering the same partitions only
+// forward duplicates, but the work is wasted.
+type Consumer struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	update  chan []string // the latest live set; capacity 1, the newest wins
+	kick    chan struct{} // a partition reader stopped on an error: reconcile soon
+
+	mu      sync.Mutex
+	readers map[partitionKey]*reader
+}
+
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+// New validates cfg and fills in defaults; it does not connect (Run does).
+func New(cfg Config) (*Consumer, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("stray consumer: no Kafka brokers")
+	}
+	if cfg.Topics == nil {
+		cfg.Topics = DefaultTopics("")
+	}
+	for _, t := range cfg.Topics {
+		if t.Name == "" || t.DeadLetter == "" {
+			return nil, fmt.Errorf("stray consumer: topic %+v needs a name and a dead-letter topic", t)
+		}
+	}
+	if cfg.GroupID == "" {
+		cfg.GroupID = DefaultGroupID
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 100 * time.Millisecond
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 30 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Consumer{
+		cfg: cfg, log: log.With("part", "strays", "group", cfg.GroupID), metrics: newMetrics(cfg.Registerer),
+		update: make(chan []string, 1), kick: make(chan struct{}, 1), readers: make(map[partitionKey]*reader),
+	}, nil
+}
+
+// SetLiveClients tells the Consumer which clients are live now (their
+// workers read their partitions). It never blocks; invalid ids are ignored.
+func (c *Consumer) SetLiveClients(ids []string) {
+	live := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if clientid.Validate(id) == nil {
+			live = append(live, id)
+		}
+	}
+	slices.Sort(live)
+	live = slices.Compact(live)
+	for {
+		select {
+		case c.update <- live:
+			return
+		default:
+		}
+		select { // drop the older set still waiting
+		case <-c.update:
+		default:
+		}
+	}
+}
+
+// Covered returns, per topic, the partitions the Consumer reads now, sorted.
+func (c *Consumer) Covered() map[string][]int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string][]int32)
+	for k := range c.readers {
+		out[k.topic] = append(out[k.topic], k.partition)
+	}
+	for _, ps := range out {
+		slices.Sort(ps)
+	}
+	return out
+}
+
+// conn is what one Run holds: the Kafka client and what is built on it.
+type conn struct {
+	client   sarama.Client
+	consumer sarama.Consumer
+	offsets  sarama.OffsetManager
+	admin    sarama.ClusterAdmin
+	routers  map[string]*kafkaio.StrayRouter
+}
+
+func (c *Consumer) saramaConfig() *sarama.Config {
+	sc := c.cfg.Sarama
+	if sc == nil {
+		sc = sarama.NewConfig()
+	}
+	sc.Version = kafkaio.KafkaVersion()
+	sc.ClientID = "kg-control-plane-strays"
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	// Offsets are marked only after a batch's forwards and dead letters are
+	// acknowledged; auto-commit then flushes the marks every second.
+	sc.Consumer.Offsets.AutoCommit.Enable = true
+	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
+	sc.Consumer.MaxWaitTime = 500 * time.Millisecond
+	return sc
+}
+
+// Run covers the uncovered partitions until ctx is done, following every
+// SetLiveClients. Kafka errors are logged and retried; Run returns nil when
+// ctx ends and an error only when it cannot connect at all.
+func (c *Consumer) Run(ctx context.Context) error {
+	client, err := sarama.NewClient(c.cfg.Brokers, c.saramaConfig())
+	if err != nil {
+		return fmt.Errorf("stray consumer: connecting to Kafka at %v: %w", c.cfg.Brokers, err)
+	}
+	defer client.Close()
+	k := &conn{client: client, routers: make(map[string]*kafkaio.StrayRouter)}
+	if k.consumer, err = sarama.NewConsumerFromClient(client); err != nil {
+		return fmt.Errorf("stray consumer: %w", err)
+	}
+	defer k.consumer.Close()
+	if k.offsets, err = sarama.NewOffsetManagerFromClient(c.cfg.GroupID, client); err != nil {
+		return fmt.Errorf("stray consumer: offsets of group %s: %w", c.cfg.GroupID, err)
+	}
+	// Closed after the readers stopped: the last marks are flushed then.
+	defer k.offsets.Close()
+	// Not closed: closing an admin made from a client closes the client,
+	// which the deferred client.Close does.
+	if k.admin, err = sarama.NewClusterAdminFromClient(client); err != nil {
+		return fmt.Errorf("stray consumer: %w", err)
+	}
+	producer, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: c.cfg.Brokers, Logger: c.log})
+	if err != nil {
+		return fmt.Errorf("stray consumer: %w", err)
+	}
+	defer producer.Close()
+	for _, t := range c.cfg.Topics {
+		k.routers[t.Name] = &kafkaio.StrayRouter{Producer: producer, Worker: worker, By: worker,
+			DeadLetterTopic: t.DeadLetter, Counter: c.metrics.strays, Logger: c.log}
+	}
+	defer c.stopAll(k)
+
+	var live []string
+	select {
+	case <-ctx.Done():
+		return nil
+	case live = <-c.update:
+	}
+	c.log.Info("stray consumer started", "topics", len(c.cfg.Topics), "live_clients", len(live))
+	resync := time.NewTicker(c.cfg.Resync)
+	defer resync.Stop()
+	refresh := false
+	for {
+		c.reconcile(ctx, k, live, refresh)
+		refresh = false
+		select {
+		case <-ctx.Done():
+			return nil
+		case next := <-c.update:
+			if slices.Equal(next, live) {
+				continue
+			}
+			live = next
+		case <-c.kick:
+			// A reader failed or offsets were still being released: give
+			// Kafka a second before trying again.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		case <-resync.C:
+			refresh = true
+		}
+	}
+}
+
+// reconcile starts a reader on every partition no live client maps to and
+// stops the readers of partitions that gained one.
+func (c *Consumer) reconcile(ctx context.Context, k *conn, live []string, refresh bool) {
+	if refresh {
+		names := make([]string, len(c.cfg.Topics))
+		for i, t := range c.cfg.Topics {
+			names[i] = t.Name
+		}
+		if err := k.client.RefreshMetadata(names...); err != nil {
+			c.log.Debug("refreshing topic metadata", "err", err)
+		}
+	}
+	for _, t := range c.cfg.Topics {
+		parts, err := k.client.Partitions(t.Name)
+		if err != nil {
+			c.metrics.topicError(t.Name)
+			c.log.Warn("cannot read the partitions of a data topic; its strays wait until it can", "topic", t.Name, "err", err)
+			continue
+		}
+		n := int32(len(parts))
+		covered := make(map[int32]bool, len(live))
+		for _, id := range live {
+			covered[kafkaio.PartitionFor(id, n)] = true
+		}
+		var start []int32
+		c.mu.Lock()
+		var stop []*reader
+		for key, r := range c.readers {
+			if key.topic == t.Name && (covered[key.partition] || r.partitions != n || r.stopped()) {
+				stop = append(stop, r)
+			}
+		}
+		c.mu.Unlock()
+		for _, r := range stop {
+			c.stop(k, r)
+		}
+		c.mu.Lock()
+		for p := range n {
+			if !covered[p] && c.readers[partitionKey{t.Name, p}] == nil {
+				start = append(start, p)
+			}
+		}
+		c.mu.Unlock()
+		if len(start) > 0 {
+			c.start(ctx, k, t, n, start)
+		}
+		c.metrics.partitions.WithLabelValues(t.Name).Set(float64(int(n) - len(covered)))
+	}
+}
+
+// start begins reading partitions of t where no worker's or our own
+// committed offset says the records were already handled.
+func (c *Consumer) start(ctx context.Context, k *conn, t Topic, n int32, parts []int32) {
+	workers := c.workerOffsets(k, t, n, parts)
+	started := 0
+	for _, p := range parts {
+		pom, err := k.offsets.ManagePartition(t.Name, p)
+		if err != nil {
+			// Still releasing the previous reader's offsets: the next
+			// reconcile retries.
+			c.log.Debug("managing offsets", "topic", t.Name, "partition", p, "err", err)
+			c.kickSoon()
+			continue
+		}
+		go drainErrors(c.log, pom.Errors())
+		own, _ := pom.NextOffset()
+		from := max(own, workers[p])
+		if from < 0 {
+			from = sarama.OffsetOldest
+		}
+		pc, err := k.consumer.ConsumePartition(t.Name, p, from)
+		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
+			// Retention removed records past the committed offset.
+			from = sarama.OffsetOldest
+			pc, err = k.consumer.ConsumePartition(t.Name, p, from)
+		}
+		if err != nil {
+			c.log.Warn("cannot read a partition no live client owns; retrying later", "topic", t.Name, "partition", p, "err", err)
+			pom.AsyncClose()
+			k.offsets.Commit()
+			c.kickSoon()
+			continue
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		r := &reader{topic: t.Name, partition: p, partitions: n, cancel: cancel, done: make(chan struct{}), pom: pom}
+		c.mu.Lock()
+		c.readers[partitionKey{t.Name, p}] = r
+		c.mu.Unlock()
+		go func() {
+			defer close(r.done)
+			defer pc.Close()
+			if err := c.read(rctx, r, pc, k.routers[t.Name]); err != nil {
+				c.log.Warn("reading a partition no live client owns failed; it restarts from its committed offset", "topic", t.Name, "partition", p, "err", err)
+				r.fail()
+				c.kickSoon()
+			}
+		}()
+		started++
+		c.log.Debug("covering a partition no live client owns", "topic", t.Name, "partition", p, "from", from)
+	}
+	if started > 0 {
+		c.log.Info("covering partitions no live client owns", "topic", t.Name, "partitions", started, "of", n)
+	}
+}
+
+// workerOffsets returns, per partition, the highest offset committed by a
+// worker group of t's role whose client maps to that partition, or -1. Any
+// worker's commit means every stray before it was forwarded by that worker;
+// starting there spares re-reading what was handled, and a group missed here
+// only means an earlier start: duplicates, never a gap.
+func (c *Consumer) workerOffsets(k *conn, t Topic, n int32, parts []int32) map[int32]int64 {
+	out := make(map[int32]int64, len(parts))
+	for _, p := range parts {
+		out[p] = -1
+	}
+	if t.Role == "" {
+		return out
+	}
+	groups, err := k.admin.ListConsumerGroups()
+	if err != nil {
+		c.log.Warn("listing consumer groups; coverage starts at our own offsets", "err", err)
+		return out
+	}
+	byGroup := make(map[string]int32)
+	for g := range groups {
+		client, ok := strings.CutPrefix(g, t.Role+"-")
+		if !ok || clientid.Validate(client) != nil {
+			continue
+		}
+		if p := kafkaio.PartitionFor(client, n); out[p] == -1 {
+			byGroup[g] = p
+		}
+	}
+	for g, p := range byGroup {
+		resp, err := k.admin.ListConsumerGroupOffsets(g, map[string][]int32{t.Name: {p}})
+		if err != nil {
+			c.log.Debug("offsets of a worker group", "group", g, "err", err)
+			continue
+		}
+		if b := resp.GetBlock(t.Name, p); b != nil && b.Err == sarama.ErrNoError && b.Offset > out[p] {
+			out[p] = b.Offset
+		}
+	}
+	return out
+}
+
+func (c *Consumer) kickSoon() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends a reader: its batch in flight is abandoned unmarked (the next
+// reader, ours or the new owner's worker, reads it again), its marks are
+// flushed.
+func (c *Consumer) stop(k *conn, r *reader) {
+	r.cancel()
+	<-r.done
+	r.pom.AsyncClose()
+	k.offsets.Commit()
+	c.mu.Lock()
+	delete(c.readers, partitionKey{r.topic, r.partition})
+	c.mu.Unlock()
+	if !r.stopped() {
+		c.log.Debug("a live client owns the partition now; stopped covering it", "topic", r.topic, "partition", r.partition)
+	}
+}
+
+func (c *Consumer) stopAll(k *conn) {
+	c.mu.Lock()
+	all := make([]*reader, 0, len(c.readers))
+	for _, r := range c.readers {
+		all = append(all, r)
+	}
+	c.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].topic < all[j].topic })
+	for _, r := range all {
+		c.stop(k, r)
+	}
+}
+
+func drainErrors(log *slog.Logger, errs <-chan *sarama.ConsumerError) {
+	for err := range errs {
+		log.Warn("committing stray-consumer offsets", "err", err)
+	}
+}
