@@ -98,6 +98,8 @@ type Consumer struct {
 
 	mu      sync.Mutex
 	readers map[partitionKey]*reader
+
+	unreadable map[string]bool // topics whose partition count could not be read; Run's goroutine only
 }
 
 type partitionKey struct {
@@ -137,6 +139,7 @@ func New(cfg Config) (*Consumer, error) {
 	return &Consumer{
 		cfg: cfg, log: log.With("part", "strays", "group", cfg.GroupID), metrics: newMetrics(cfg.Registerer),
 		update: make(chan []string, 1), kick: make(chan struct{}, 1), readers: make(map[partitionKey]*reader),
+		unreadable: make(map[string]bool),
 	}, nil
 }
 
@@ -290,8 +293,18 @@ func (c *Consumer) reconcile(ctx context.Context, k *conn, live []string, refres
 		parts, err := k.client.Partitions(t.Name)
 		if err != nil {
 			c.metrics.topicError(t.Name)
-			c.log.Warn("cannot read the partitions of a data topic; its strays wait until it can", "topic", t.Name, "err", err)
+			level := slog.LevelWarn
+			if c.unreadable[t.Name] {
+				level = slog.LevelDebug // said once; retried every Resync
+			}
+			c.unreadable[t.Name] = true
+			c.log.Log(ctx, level, "cannot read the partitions of a data topic (missing? create it with kgctl topics ensure); its strays wait until it can be read",
+				"topic", t.Name, "err", err, "retry_in", c.cfg.Resync)
 			continue
+		}
+		if c.unreadable[t.Name] {
+			delete(c.unreadable, t.Name)
+			c.log.Info("data topic readable again", "topic", t.Name)
 		}
 		n := int32(len(parts))
 		covered := make(map[int32]bool, len(live))

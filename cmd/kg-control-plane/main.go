@@ -78,6 +78,8 @@ type config struct {
 	registryTopic  string
 	heartbeatTopic string
 	brokerList     []string
+	coverStrays    bool
+	topicSuffix    string
 }
 
 func envOr(key, def string) string {
@@ -89,7 +91,7 @@ func envOr(key, def string) string {
 
 func parseConfig(args []string, stdout io.Writer) (config, error) {
 	var c config
-	var thresholdMin, intervalS, partitions, ensure, rate, workers string
+	var thresholdMin, intervalS, partitions, ensure, rate, workers, coverStrays string
 	fs := flag.NewFlagSet("kg-control-plane", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned once, with a hint; --help goes to stdout
 	fs.StringVar(&c.brokers, "kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka bootstrap brokers, comma-separated (KAFKA_BROKERS)")
@@ -104,6 +106,8 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&workers, "workers", envOr("KG_RECONCILE_WORKERS", "4"), "clients reconciled in parallel (KG_RECONCILE_WORKERS)")
 	fs.StringVar(&c.registryTopic, "registry-topic", envOr("KG_REGISTRY_TOPIC", kafkaio.TopicRegistry), "registrations topic (KG_REGISTRY_TOPIC); change only to run several planes on one cluster")
 	fs.StringVar(&c.heartbeatTopic, "heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
+	fs.StringVar(&coverStrays, "cover-strays", envOr("KG_COVER_STRAYS", "true"), "read the data-topic partitions no live client owns and forward misplaced records to their client's partition: true or false (KG_COVER_STRAYS; docs/workers.md)")
+	fs.StringVar(&c.topicSuffix, "topic-suffix", envOr("KG_TOPIC_SUFFIX", ""), "appended to the data topic names the stray consumer covers, as kg-worker does (KG_TOPIC_SUFFIX; tests, side-by-side environments)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL); debug logs every heartbeat")
 	fs.StringVar(&c.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -135,6 +139,9 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	}
 	if c.ensureTopics, err = strconv.ParseBool(ensure); err != nil {
 		return c, fmt.Errorf("KG_ENSURE_TOPICS=%q: want true or false", ensure)
+	}
+	if c.coverStrays, err = strconv.ParseBool(coverStrays); err != nil {
+		return c, fmt.Errorf("KG_COVER_STRAYS=%q: want true or false", coverStrays)
 	}
 	if c.nomadRate, err = strconv.ParseFloat(rate, 64); err != nil || c.nomadRate <= 0 {
 		return c, fmt.Errorf("NOMAD_RATE_LIMIT=%q: want a positive number of operations per second", rate)
@@ -228,7 +235,7 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan string, 4)
+	done := make(chan string, 5)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server failed", "error", err)
@@ -253,10 +260,19 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		done <- "watch"
 	}()
 
+	running := 4
+	if cfg.coverStrays {
+		running++
+		go func() {
+			runStrays(ctx, cfg, ctrl, reg, log)
+			done <- "strays"
+		}()
+	}
+
 	// Run until a signal, or until a part that must not stop does: a control
 	// plane whose HTTP server or controller died must not look healthy. The
-	// template watch may stop (edits then need a restart; it said so).
-	running := 4
+	// template watch may stop (edits then need a restart; it said so), and so
+	// may the stray consumer (it logged why).
 	var failed error
 wait:
 	for {
@@ -265,7 +281,7 @@ wait:
 			break wait
 		case part := <-done:
 			running--
-			if part == "watch" {
+			if part == "watch" || part == "strays" {
 				continue
 			}
 			failed = fmt.Errorf("the %s stopped unexpectedly; shutting down so the supervisor restarts the control plane", part)
