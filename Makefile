@@ -5,7 +5,7 @@ BIN := bin
 export KAFKA_BROKERS ?= 127.0.0.1:$(or $(KAFKA_PORT),9092)
 export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 
-.PHONY: help build run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-normalizers bench-workers bench-graph clean
+.PHONY: help build run test test-unit test-nomad-e2e vet fuzz tools infra-up infra-down infra-status infra-clean bench bench-control-plane bench-normalizers bench-workers bench-graph clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ build: ## build kg-control-plane, kg-worker, kgctl into ./bin
 run: build infra-up ## start Kafka, Neo4j, a Nomad dev agent (if nomad is on PATH) and the control plane
 	scripts/run.sh
 
-test: infra-up vet ## the whole suite: unit, integration (real Kafka and Neo4j), bounded fuzzing
+test: infra-up tools vet ## the whole suite: unit, integration (real Kafka and Neo4j), bounded fuzzing
 	KG_REQUIRE_INFRA=1 $(GO) test -count=1 -timeout 45m ./...
 	# The parsers' fuzz targets, 10 s each. The differential targets (go-json
 	# against encoding/json) explore the two libraries' corner cases, not our
@@ -37,6 +37,9 @@ test-nomad-e2e: infra-up ## only the real-agent tests (needs nomad on PATH, or N
 
 fuzz: ## every fuzz target for FUZZTIME (default 5m) each
 	FUZZTIME=$(or $(FUZZTIME),5m) scripts/fuzz.sh
+
+tools: ## install the CLI tools some tests drive (kcat) when missing and root/apt-get allow
+	scripts/tools.sh ensure
 
 infra-up: ## start Kafka and Neo4j (downloaded from Maven Central on first use)
 	scripts/infra.sh up
