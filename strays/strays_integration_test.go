@@ -268,4 +268,3 @@ func metric(t *testing.T, reg *prometheus.Registry, name, labelValue string) flo
 	}
 	return sum
 }
-
