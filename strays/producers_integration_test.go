@@ -198,7 +198,7 @@ func TestEveryProducerReachesTheGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc.SetLiveClients([]string{a, b})
-	kafkatest.Run(t, sc.Run)
+	kafkatest.Run(t, func(ctx context.Context) error { sc.Run(ctx); return nil })
 
 	var want []string
 	// kg-agent: our partitioner, the full key.
@@ -262,7 +262,7 @@ func TestEveryProducerReachesTheGraph(t *testing.T) {
 	if len(dead) != 3 {
 		t.Errorf("%d dead letters, want 3: %v", len(dead), reasons)
 	}
-	if n := metric(t, reg, "kgplane_stray_records_total", kafkaio.StrayWrongPartition); n < 2 {
+	if n := kafkatest.Gathered(t, reg, "kgplane_stray_records_total", kafkaio.StrayWrongPartition); n < 2 {
 		t.Errorf("the control plane forwarded %v records, want at least the event and the topology record", n)
 	}
 }

@@ -208,9 +208,28 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 }
 
 // Run covers the uncovered partitions until ctx is done, following every
-// SetLiveClients. Kafka errors are logged and retried; Run returns nil when
-// ctx ends and an error only when it cannot connect at all.
-func (c *Consumer) Run(ctx context.Context) error {
+// SetLiveClients. Kafka errors are logged and retried (reconnecting with a
+// backoff up to 30 s); Run returns when ctx ends.
+func (c *Consumer) Run(ctx context.Context) {
+	backoff := time.Second
+	for {
+		err := c.runOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Error("stray consumer stopped; retrying (is Kafka up at KAFKA_BROKERS?)", "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// runOnce is one connection's life: it returns nil when ctx ends and the
+// error when it cannot connect.
+func (c *Consumer) runOnce(ctx context.Context) error {
 	client, err := sarama.NewClient(c.cfg.Brokers, c.saramaConfig())
 	if err != nil {
 		return fmt.Errorf("stray consumer: connecting to Kafka at %v: %w", c.cfg.Brokers, err)

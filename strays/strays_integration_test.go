@@ -1,6 +1,7 @@
 package strays_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -145,7 +146,7 @@ func TestConsumerCoversExactlyTheUncoveredPartitions(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := e.consumer(t, reg)
 	c.SetLiveClients([]string{a, b, "Not Valid"})
-	kafkatest.Run(t, c.Run)
+	kafkatest.Run(t, func(ctx context.Context) error { c.Run(ctx); return nil })
 	testutil.Eventually(t, 30*time.Second, "coverage of every partition but a's and b's", func() bool {
 		return slices.Equal(c.Covered()[e.topic], others(e.n, 0, 1))
 	})
@@ -173,7 +174,7 @@ func TestConsumerCoversExactlyTheUncoveredPartitions(t *testing.T) {
 		{"kgplane_stray_records_read_total", e.topic, 3},
 		{"kgplane_stray_partitions", e.topic, float64(e.n - 2)},
 	} {
-		if got := metric(t, reg, m.name, m.label); got != m.want {
+		if got := kafkatest.Gathered(t, reg, m.name, m.label); got != m.want {
 			t.Errorf("%s{..%q..} = %v, want %v", m.name, m.label, got, m.want)
 		}
 	}
@@ -205,7 +206,7 @@ func TestConsumerHandsOverWithoutGapsOrRereads(t *testing.T) {
 
 	c := e.consumer(t, nil)
 	c.SetLiveClients([]string{a, b})
-	stop := kafkatest.Run(t, c.Run)
+	stop := kafkatest.Run(t, func(ctx context.Context) error { c.Run(ctx); return nil })
 	testutil.Eventually(t, 30*time.Second, "coverage without b's partition", func() bool {
 		return slices.Equal(c.Covered()[e.topic], []int32{2, 3})
 	})
@@ -236,7 +237,7 @@ func TestConsumerHandsOverWithoutGapsOrRereads(t *testing.T) {
 	// commit (2) is ahead of b's (1), so it starts at 2.
 	c2 := e.consumer(t, nil)
 	c2.SetLiveClients([]string{a})
-	kafkatest.Run(t, c2.Run)
+	kafkatest.Run(t, func(ctx context.Context) error { c2.Run(ctx); return nil })
 	testutil.Eventually(t, 30*time.Second, "the forward of the record after the control plane's commit", func() bool {
 		return slices.Equal(e.forwardedTo(t, 0), []string{e.topic + "/1@1", e.topic + "/1@2"})
 	})
@@ -244,27 +245,4 @@ func TestConsumerHandsOverWithoutGapsOrRereads(t *testing.T) {
 	if got := e.forwardedTo(t, 0); len(got) != 2 {
 		t.Fatalf("forwards to a's partition: %v, want each record once", got)
 	}
-}
-
-// metric sums the series of a metric in reg that have a label with this value.
-func metric(t *testing.T, reg *prometheus.Registry, name, labelValue string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetValue() == labelValue {
-					sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return sum
 }

@@ -231,11 +231,7 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 		return r, err
 	}
 	plane.SetLiveClients(ids)
-	wg.Go(func() {
-		if err := plane.Run(runCtx); err != nil {
-			errc <- err
-		}
-	})
+	wg.Go(func() { plane.Run(runCtx) })
 	planeCount := func(name string) float64 { return gathered(planeReg, name) }
 	start = time.Now()
 	for i, id := range ids {

@@ -45,20 +45,7 @@ func runStrays(ctx context.Context, cfg config, ctrl *scheduler.Controller, reg 
 			}
 		}
 	}()
-	backoff := time.Second
-	for ctx.Err() == nil {
-		err := sc.Run(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		log.Error("stray consumer stopped; retrying (is Kafka up at KAFKA_BROKERS?)", "error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
+	sc.Run(ctx)
 }
 
 // liveClients are the ids of the clients whose jobs are wanted.

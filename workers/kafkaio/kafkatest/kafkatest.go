@@ -228,3 +228,29 @@ func Headers(hs []*sarama.RecordHeader) map[string]string {
 	}
 	return out
 }
+
+// Gathered sums the counter and gauge series named name in reg that have a
+// label with the value labelValue ("" = every series of name).
+func Gathered(t testing.TB, reg prometheus.Gatherer, name, labelValue string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gathering metrics: %v", err)
+	}
+	var total float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := labelValue == ""
+			for _, l := range m.GetLabel() {
+				match = match || l.GetValue() == labelValue
+			}
+			if match {
+				total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return total
+}
