@@ -203,7 +203,12 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 	// acknowledged; auto-commit then flushes the marks every second.
 	sc.Consumer.Offsets.AutoCommit.Enable = true
 	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
+	// Most covered partitions are idle, and sarama lists every one of them in
+	// each fetch request (no incremental fetch sessions): let the broker hold
+	// a fetch until 64 KiB or 500 ms have accumulated rather than answer
+	// each stray at once. Forwarding a stray is not latency-critical.
 	sc.Consumer.MaxWaitTime = 500 * time.Millisecond
+	sc.Consumer.Fetch.Min = 64 << 10
 	return sc
 }
 

@@ -48,6 +48,7 @@ type options struct {
 	partitions     int
 	perClient      int
 	strayPercent   int
+	plane          bool
 	seed           bool
 	seedMaxClients int
 	timeout        time.Duration
@@ -61,6 +62,7 @@ func main() {
 	flag.IntVar(&o.events, "events", 20000, "raw events per run, spread evenly over the clients")
 	flag.IntVar(&o.partitions, "partitions", 0, "partitions of the data topics; 0 = max(12, clients × -partitions-per-client)")
 	flag.IntVar(&o.perClient, "partitions-per-client", 10, "partitions per client when -partitions is 0 (10: read amplification ≤ 1.1, docs/workers.md)")
+	flag.BoolVar(&o.plane, "plane", true, "run the control plane's stray consumer beside the workers (false: workers alone, no stray wave; for its steady-state cost)")
 	flag.IntVar(&o.strayPercent, "stray-percent", 10, "share of the last wave published as Kafka's default partitioner places \"<client>::event::<uid>\" (0: no stray wave)")
 	flag.BoolVar(&o.seed, "seed", true, "also measure the seed's model (a whole-topic group per client)")
 	flag.IntVar(&o.seedMaxClients, "seed-max-clients", 10, "measure the seed's model only up to this many clients (it reads clients × records: 100 clients on 1000 partitions outlast the machine)")
@@ -97,7 +99,7 @@ func main() {
 		}
 		fmt.Printf("| %d | %d | %d | %.0f | %.0f | %s | %.0f | %.3f | %.3f | %s | %s |\n",
 			n, r.partitions, r.events, r.produceRate, r.backlogRate, r.firstOutput.Round(10*time.Millisecond), r.liveRate, r.oursAmp, r.expectedAmp, seedAmp, seedTime)
-		if o.strayPercent > 0 {
+		if o.plane && o.strayPercent > 0 {
 			s := r.stray
 			strayRows = append(strayRows, fmt.Sprintf("| %d | %d | %d | %d | %.0f | %.0f | %.3f | %.3f | %d | %d | %d | %d |",
 				n, r.partitions, r.events, s.strays, r.liveRate, s.rate, r.oursAmp, s.amp, s.forwardedByPlane, s.forwardedByWorkers, s.forwardedByWorkers+s.forwardedByPlane-s.strays, s.planeRead))
@@ -231,7 +233,9 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 		return r, err
 	}
 	plane.SetLiveClients(ids)
-	wg.Go(func() { plane.Run(runCtx) })
+	if o.plane {
+		wg.Go(func() { plane.Run(runCtx) })
+	}
 	planeCount := func(name string) float64 { return gathered(planeReg, name) }
 	start = time.Now()
 	for i, id := range ids {
@@ -272,7 +276,7 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 	readBefore := fetched(mets) + planeCount("kgplane_stray_records_read_total")
 	r.oursAmp = readBefore / float64(2*r.events)
 
-	if o.strayPercent > 0 {
+	if o.plane && o.strayPercent > 0 {
 		msgs := wave(2, o.strayPercent)
 		s := &r.stray
 		s.strays = strayCount
@@ -311,7 +315,12 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 
 	if o.seed && clients <= o.seedMaxClients {
 		r.seedRan = true
-		r.seedAmp, r.seedTime, err = seedModel(ctx, o, in, ids, 2*r.events)
+		// Every record the topic holds: the waves and the forwarded copies.
+		total, err := recordsIn(o, in)
+		if err != nil {
+			return r, err
+		}
+		r.seedAmp, r.seedTime, err = seedModel(ctx, o, in, ids, int(total))
 		if err != nil {
 			return r, fmt.Errorf("seed model: %w", err)
 		}
@@ -469,6 +478,29 @@ func rawEvent(uid string, i int) []byte {
 		`"reason":"BackOff","message":"Back-off restarting failed container app in pod web-%d_shop","source":{"component":"kubelet","host":"node-%d"},`+
 		`"firstTimestamp":"2026-11-20T10:00:00Z","lastTimestamp":"2026-11-20T10:%02d:%02dZ","count":%d,"type":"Warning"}`,
 		i%50, i, uid, i%50, i%50, i%50, i%3, (i/60)%60, i%60, 1+i%5)
+}
+
+// recordsIn is the number of records in topic: the sum of its partitions'
+// high watermarks (a fresh topic, nothing deleted).
+func recordsIn(o options, topic string) (int64, error) {
+	client, err := sarama.NewClient(o.brokers, saramaConfig())
+	if err != nil {
+		return 0, fmt.Errorf("client: %w", err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	var n int64
+	for _, p := range parts {
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return 0, fmt.Errorf("high watermark of %s/%d: %w", topic, p, err)
+		}
+		n += hwm
+	}
+	return n, nil
 }
 
 // waitLeaders waits until every partition of the new topics has a leader, so
