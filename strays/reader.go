@@ -42,6 +42,7 @@ func (c *Consumer) read(ctx context.Context, r *reader, pc sarama.PartitionConsu
 	linger.Stop()
 	defer linger.Stop()
 	waiting := false
+	errs := pc.Errors()
 	flush := func() error {
 		if waiting {
 			linger.Stop()
@@ -65,10 +66,12 @@ func (c *Consumer) read(ctx context.Context, r *reader, pc sarama.PartitionConsu
 		select {
 		case <-ctx.Done():
 			return nil
-		case err, ok := <-pc.Errors():
-			if ok {
-				c.log.Warn("reading a partition no live client owns", "topic", r.topic, "partition", r.partition, "err", err)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil // closing: Messages closes next
+				continue
 			}
+			c.log.Warn("reading a partition no live client owns", "topic", r.topic, "partition", r.partition, "err", err)
 		case msg, ok := <-pc.Messages():
 			if !ok {
 				return nil

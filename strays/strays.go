@@ -402,7 +402,7 @@ func (c *Consumer) start(ctx context.Context, k *conn, t Topic, n int32, parts [
 		go func() {
 			defer close(r.done)
 			defer pc.Close()
-			if err := c.read(rctx, r, pc, k.routers[t.Name]); err != nil {
+			if err := c.read(rctx, r, pc, k.routers[t.Name]); err != nil && rctx.Err() == nil {
 				c.log.Warn("reading a partition no live client owns failed; it restarts from its committed offset", "topic", t.Name, "partition", p, "err", err)
 				r.fail()
 				c.kickSoon()
