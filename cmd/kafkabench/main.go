@@ -511,15 +511,24 @@ func waitLeaders(ctx context.Context, o options, topics []string, partitions int
 		return fmt.Errorf("client: %w", err)
 	}
 	defer client.Close()
+	// A leader in the metadata is not enough: under load the broker may
+	// still be creating the partition's log and answer "not the leader" for
+	// a while. It serves the partition once it answers ListOffsets for it.
+	ready := map[string]bool{}
 	return waitFor(ctx, o.timeout, func() bool {
 		if client.RefreshMetadata(topics...) != nil {
 			return false
 		}
 		for _, t := range topics {
 			for p := range partitions {
-				if _, err := client.Leader(t, int32(p)); err != nil {
+				k := fmt.Sprintf("%s/%d", t, p)
+				if ready[k] {
+					continue
+				}
+				if _, err := client.GetOffset(t, int32(p), sarama.OffsetNewest); err != nil {
 					return false
 				}
+				ready[k] = true
 			}
 		}
 		return true
