@@ -103,3 +103,43 @@ func BenchmarkPlace(b *testing.B) {
 		p.Place(keys[i%len(keys)], nil, 3, 1000)
 	}
 }
+
+// FuzzPlace: any key, on any partition of any count, gets a consistent
+// verdict: own keys are the reader's, residents and forwards name a valid
+// client whose partition is (or is not) this one, dead letters say why.
+func FuzzPlace(f *testing.F) {
+	for _, s := range []string{"af-9::event::u", "af-9", "bf-1::topology::Pod/a/b", "", "::", "Bad::x", "af-9::", "a", "\xff"} {
+		f.Add([]byte(s), int32(3), int32(8), false)
+	}
+	f.Fuzz(func(t *testing.T, key []byte, partition, partitions int32, forwarded bool) {
+		if partitions <= 0 || partitions > 10000 {
+			partitions = 8
+		}
+		partition = (partition%partitions + partitions) % partitions
+		var headers []*sarama.RecordHeader
+		if forwarded {
+			headers = []*sarama.RecordHeader{{Key: []byte(kafkaio.HeaderForwardedFrom), Value: []byte("t/0@0")}}
+		}
+		v := kafkaio.NewPlacer("af-9").Place(key, headers, partition, partitions)
+		switch v.Placement {
+		case kafkaio.PlaceOwn:
+			if !kafkaio.IsClientKey(key, "af-9") {
+				t.Fatalf("%q placed as the reader's own", key)
+			}
+		case kafkaio.PlaceResident, kafkaio.PlaceForward:
+			c, err := kafkaio.KeyClient(key)
+			if err != nil || c != v.Client || (kafkaio.PartitionFor(c, partitions) == partition) != (v.Placement == kafkaio.PlaceResident) {
+				t.Fatalf("%q on %d/%d: %+v, but KeyClient says %q, %v", key, partition, partitions, v, c, err)
+			}
+			if v.Placement == kafkaio.PlaceForward && forwarded {
+				t.Fatalf("%q forwarded a second time", key)
+			}
+		case kafkaio.PlaceDeadLetter:
+			if v.Reason == nil || v.Kind == "" {
+				t.Fatalf("%q dead-lettered without a reason or kind: %+v", key, v)
+			}
+		default:
+			t.Fatalf("%q: unknown placement %d", key, v.Placement)
+		}
+	})
+}
