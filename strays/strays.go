@@ -15,6 +15,7 @@
 package strays
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kgrca/kgplane/clientid"
 	"github.com/kgrca/kgplane/workers/kafkaio"
@@ -361,59 +363,91 @@ func (c *Consumer) reconcile(ctx context.Context, k *conn, live []string, refres
 	}
 }
 
+// startConcurrency bounds the partitions set up at once: each costs an
+// OffsetFetch and ListOffsets round trip, and a plane that starts on 900
+// idle partitions must not take 900 sequential round trips to cover them.
+const startConcurrency = 16
+
 // start begins reading partitions of t where no worker's or our own
 // committed offset says the records were already handled.
 func (c *Consumer) start(ctx context.Context, k *conn, t Topic, n int32, parts []int32) {
 	workers := c.workerOffsets(k, t, n, parts)
-	started := 0
+	var (
+		mu       sync.Mutex
+		started  int
+		failed   []int32
+		firstErr error
+	)
+	var g errgroup.Group
+	g.SetLimit(startConcurrency)
 	for _, p := range parts {
-		pom, err := k.offsets.ManagePartition(t.Name, p)
-		if err != nil {
-			// Still releasing the previous reader's offsets: the next
-			// reconcile retries.
-			c.log.Debug("managing offsets", "topic", t.Name, "partition", p, "err", err)
-			c.kickSoon()
-			continue
-		}
-		go drainErrors(c.log, pom.Errors())
-		own, _ := pom.NextOffset()
-		from := max(own, workers[p])
-		if from < 0 {
-			from = sarama.OffsetOldest
-		}
-		pc, err := k.consumer.ConsumePartition(t.Name, p, from)
-		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
-			// Retention removed records past the committed offset.
-			from = sarama.OffsetOldest
-			pc, err = k.consumer.ConsumePartition(t.Name, p, from)
-		}
-		if err != nil {
-			c.log.Warn("cannot read a partition no live client owns; retrying later", "topic", t.Name, "partition", p, "err", err)
-			pom.AsyncClose()
-			k.offsets.Commit()
-			c.kickSoon()
-			continue
-		}
-		rctx, cancel := context.WithCancel(ctx)
-		r := &reader{topic: t.Name, partition: p, partitions: n, cancel: cancel, done: make(chan struct{}), pom: pom}
-		c.mu.Lock()
-		c.readers[partitionKey{t.Name, p}] = r
-		c.mu.Unlock()
-		go func() {
-			defer close(r.done)
-			defer pc.Close()
-			if err := c.read(rctx, r, pc, k.routers[t.Name]); err != nil && rctx.Err() == nil {
-				c.log.Warn("reading a partition no live client owns failed; it restarts from its committed offset", "topic", t.Name, "partition", p, "err", err)
-				r.fail()
-				c.kickSoon()
+		g.Go(func() error {
+			err := c.startOne(ctx, k, t, n, p, workers[p])
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = append(failed, p)
+				firstErr = cmp.Or(firstErr, err)
+			} else {
+				started++
 			}
-		}()
-		started++
-		c.log.Debug("covering a partition no live client owns", "topic", t.Name, "partition", p, "from", from)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if len(failed) > 0 {
+		// A fresh topic's partitions may not have a leader yet; offsets of a
+		// stopped reader may still be releasing. The next reconcile retries.
+		slices.Sort(failed)
+		c.log.Warn("cannot read some partitions no live client owns yet; retrying in a second", "topic", t.Name,
+			"partitions", len(failed), "first", failed[0], "err", firstErr)
+		c.kickSoon()
 	}
 	if started > 0 {
 		c.log.Info("covering partitions no live client owns", "topic", t.Name, "partitions", started, "of", n)
 	}
+}
+
+// startOne starts the reader of partition p at the highest of our own and
+// the workers' (workerOffset) committed offsets.
+func (c *Consumer) startOne(ctx context.Context, k *conn, t Topic, n, p int32, workerOffset int64) error {
+	pom, err := k.offsets.ManagePartition(t.Name, p)
+	if err != nil {
+		return fmt.Errorf("managing the offsets of %s/%d: %w", t.Name, p, err)
+	}
+	go drainErrors(c.log, pom.Errors())
+	own, _ := pom.NextOffset()
+	from := max(own, workerOffset)
+	if from < 0 {
+		from = sarama.OffsetOldest
+	}
+	pc, err := k.consumer.ConsumePartition(t.Name, p, from)
+	if errors.Is(err, sarama.ErrOffsetOutOfRange) {
+		// Retention removed records past the committed offset.
+		from = sarama.OffsetOldest
+		pc, err = k.consumer.ConsumePartition(t.Name, p, from)
+	}
+	if err != nil {
+		pom.AsyncClose()
+		k.offsets.Commit()
+		return fmt.Errorf("reading %s/%d: %w", t.Name, p, err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	r := &reader{topic: t.Name, partition: p, partitions: n, cancel: cancel, done: make(chan struct{}), pom: pom}
+	c.mu.Lock()
+	c.readers[partitionKey{t.Name, p}] = r
+	c.mu.Unlock()
+	go func() {
+		defer close(r.done)
+		defer pc.Close()
+		if err := c.read(rctx, r, pc, k.routers[t.Name]); err != nil && rctx.Err() == nil {
+			c.log.Warn("reading a partition no live client owns failed; it restarts from its committed offset", "topic", t.Name, "partition", p, "err", err)
+			r.fail()
+			c.kickSoon()
+		}
+	}()
+	c.log.Debug("covering a partition no live client owns", "topic", t.Name, "partition", p, "from", from)
+	return nil
 }
 
 // workerOffsets returns, per partition, the highest offset committed by a

@@ -294,8 +294,14 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 		// Every stray forwarded at least once, and an output for every
 		// record and every forward (a duplicate forward is a duplicate
 		// output, the graph merges it).
+		last := time.Now()
 		err = waitFor(ctx, o.timeout, func() bool {
 			f := forwarded()
+			if time.Since(last) > 2*time.Second {
+				last = time.Now()
+				fmt.Fprintf(os.Stderr, "kafkabench: %d clients, stray wave after %s: outputs %.0f of %.0f, forwarded %.0f (control plane %.0f) of %d strays\n",
+					clients, time.Since(start).Round(time.Second), outputs()-float64(2*r.events), float64(r.events-s.strays)+f, f, planeCount("kgplane_stray_records_total"), s.strays)
+			}
 			return f >= float64(s.strays) && outputs() >= float64(3*r.events-s.strays)+f
 		}, errc)
 		if err != nil {
