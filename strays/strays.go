@@ -183,9 +183,14 @@ func (c *Consumer) Covered() map[string][]int32 {
 	return out
 }
 
-// conn is what one Run holds: the Kafka client and what is built on it.
+// conn is what one connection's life holds. Two Kafka clients: sarama
+// serializes every request to a broker over one connection, including a
+// fetch's long poll, so the control requests (metadata, offsets, the ~3
+// round trips that start each covered partition) get their own client
+// instead of queueing behind fetches.
 type conn struct {
-	client   sarama.Client
+	client   sarama.Client // metadata, offsets, admin
+	fetch    sarama.Client // the consumer's fetches (and its ListOffsets)
 	consumer sarama.Consumer
 	offsets  sarama.OffsetManager
 	admin    sarama.ClusterAdmin
@@ -207,9 +212,10 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
 	// Most covered partitions are idle, and sarama lists every one of them in
 	// each fetch request (no incremental fetch sessions): let the broker hold
-	// a fetch until 64 KiB or 500 ms have accumulated rather than answer
-	// each stray at once. Forwarding a stray is not latency-critical.
-	sc.Consumer.MaxWaitTime = 500 * time.Millisecond
+	// a fetch until 64 KiB or 100 ms have accumulated rather than answer
+	// each stray at once. The wait stays short because starting a partition
+	// asks for its offsets on the fetching connection, behind the long poll.
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
 	sc.Consumer.Fetch.Min = 64 << 10
 	return sc
 }
@@ -242,8 +248,13 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 		return fmt.Errorf("stray consumer: connecting to Kafka at %v: %w", c.cfg.Brokers, err)
 	}
 	defer client.Close()
-	k := &conn{client: client, routers: make(map[string]*kafkaio.StrayRouter)}
-	if k.consumer, err = sarama.NewConsumerFromClient(client); err != nil {
+	fetch, err := sarama.NewClient(c.cfg.Brokers, c.saramaConfig())
+	if err != nil {
+		return fmt.Errorf("stray consumer: connecting to Kafka at %v: %w", c.cfg.Brokers, err)
+	}
+	defer fetch.Close()
+	k := &conn{client: client, fetch: fetch, routers: make(map[string]*kafkaio.StrayRouter)}
+	if k.consumer, err = sarama.NewConsumerFromClient(fetch); err != nil {
 		return fmt.Errorf("stray consumer: %w", err)
 	}
 	defer k.consumer.Close()
@@ -366,7 +377,7 @@ func (c *Consumer) reconcile(ctx context.Context, k *conn, live []string, refres
 // startConcurrency bounds the partitions set up at once: each costs an
 // OffsetFetch and ListOffsets round trip, and a plane that starts on 900
 // idle partitions must not take 900 sequential round trips to cover them.
-const startConcurrency = 16
+const startConcurrency = 32
 
 // start begins reading partitions of t where no worker's or our own
 // committed offset says the records were already handled.

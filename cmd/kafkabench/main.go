@@ -101,14 +101,15 @@ func main() {
 			n, r.partitions, r.events, r.produceRate, r.backlogRate, r.firstOutput.Round(10*time.Millisecond), r.liveRate, r.oursAmp, r.expectedAmp, seedAmp, seedTime)
 		if o.plane && o.strayPercent > 0 {
 			s := r.stray
-			strayRows = append(strayRows, fmt.Sprintf("| %d | %d | %d | %d | %.0f | %.0f | %.3f | %.3f | %d | %d | %d | %d |",
-				n, r.partitions, r.events, s.strays, r.liveRate, s.rate, r.oursAmp, s.amp, s.forwardedByPlane, s.forwardedByWorkers, s.forwardedByWorkers+s.forwardedByPlane-s.strays, s.planeRead))
+			strayRows = append(strayRows, fmt.Sprintf("| %d | %d | %d | %d | %.0f | %.0f | %.3f | %.3f | %d | %d | %d | %d | %s |",
+				n, r.partitions, r.events, s.strays, r.liveRate, s.rate, r.oursAmp, s.amp, s.forwardedByPlane, s.forwardedByWorkers,
+				s.forwardedByWorkers+s.forwardedByPlane-s.strays, s.planeRead, r.planeReady.Round(10*time.Millisecond)))
 		}
 	}
 	if len(strayRows) > 0 {
 		fmt.Printf("\nWave with %d %% strays (keys <client>::event::<uid> placed by murmur2 of the whole key, as Kafka's default partitioner does):\n\n", o.strayPercent)
-		fmt.Println("| clients | partitions | events/wave | strays | live ev/s, routed | live ev/s, with strays | read amp., routed | read amp., with strays | forwarded by control plane | forwarded by workers | duplicate forwards | control-plane reads |")
-		fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Println("| clients | partitions | events/wave | strays | live ev/s, routed | live ev/s, with strays | read amp., routed | read amp., with strays | forwarded by control plane | forwarded by workers | duplicate forwards | control-plane reads | control plane covering all uncovered partitions after |")
+		fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, row := range strayRows {
 			fmt.Println(row)
 		}
@@ -126,6 +127,7 @@ type result struct {
 	seedAmp              float64
 	seedTime             time.Duration
 	firstOutput          time.Duration // group joins and the first batch
+	planeReady           time.Duration // the control plane reads every partition no client owns
 	stray                strayResult
 }
 
@@ -233,8 +235,20 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 		return r, err
 	}
 	plane.SetLiveClients(ids)
+	uncovered := p
+	for part := range perPartition {
+		if perPartition[part] > 0 {
+			uncovered--
+		}
+	}
+	var planeReady atomic.Int64 // ns from start until every uncovered partition is read
 	if o.plane {
+		begin := time.Now()
 		wg.Go(func() { plane.Run(runCtx) })
+		wg.Go(func() {
+			_ = waitFor(runCtx, o.timeout, func() bool { return len(plane.Covered()[in]) == uncovered }, nil)
+			planeReady.Store(int64(time.Since(begin)))
+		})
 	}
 	planeCount := func(name string) float64 { return gathered(planeReg, name) }
 	start = time.Now()
@@ -273,6 +287,11 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 	r.liveRate = float64(r.events) / time.Since(start).Seconds()
 	// Skipped counts are flushed on the linger after the last batch.
 	_ = waitFor(ctx, 5*time.Second, func() bool { return fetched(mets) >= r.expectedAmp*float64(2*r.events)-0.5 }, nil)
+	if o.plane {
+		// The stray wave measures forwarding, not the plane's start-up.
+		_ = waitFor(ctx, o.timeout, func() bool { return planeReady.Load() > 0 }, nil)
+		r.planeReady = time.Duration(planeReady.Load())
+	}
 	readBefore := fetched(mets) + planeCount("kgplane_stray_records_read_total")
 	r.oursAmp = readBefore / float64(2*r.events)
 
