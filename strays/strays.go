@@ -189,8 +189,8 @@ func (c *Consumer) Covered() map[string][]int32 {
 // round trips that start each covered partition) get their own client
 // instead of queueing behind fetches.
 type conn struct {
-	client   sarama.Client // metadata, offsets, admin
-	fetch    sarama.Client // the consumer's fetches (and its ListOffsets)
+	client   sarama.Client  // metadata, offsets, admin
+	fetch    *listedOffsets // the consumer's fetches; its ListOffsets listed in bulk on client
 	consumer sarama.Consumer
 	offsets  sarama.OffsetManager
 	admin    sarama.ClusterAdmin
@@ -253,8 +253,8 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 		return fmt.Errorf("stray consumer: connecting to Kafka at %v: %w", c.cfg.Brokers, err)
 	}
 	defer fetch.Close()
-	k := &conn{client: client, fetch: fetch, routers: make(map[string]*kafkaio.StrayRouter)}
-	if k.consumer, err = sarama.NewConsumerFromClient(fetch); err != nil {
+	k := &conn{client: client, fetch: newListedOffsets(fetch, client), routers: make(map[string]*kafkaio.StrayRouter)}
+	if k.consumer, err = sarama.NewConsumerFromClient(k.fetch); err != nil {
 		return fmt.Errorf("stray consumer: %w", err)
 	}
 	defer k.consumer.Close()
@@ -383,6 +383,7 @@ const startConcurrency = 32
 // committed offset says the records were already handled.
 func (c *Consumer) start(ctx context.Context, k *conn, t Topic, n int32, parts []int32) {
 	workers := c.workerOffsets(k, t, n, parts)
+	k.fetch.list(t.Name, parts)
 	var (
 		mu       sync.Mutex
 		started  int
@@ -434,10 +435,16 @@ func (c *Consumer) startOne(ctx context.Context, k *conn, t Topic, n, p int32, w
 	}
 	pc, err := k.consumer.ConsumePartition(t.Name, p, from)
 	if errors.Is(err, sarama.ErrOffsetOutOfRange) {
-		// Retention removed records past the committed offset.
-		from = sarama.OffsetOldest
-		pc, err = k.consumer.ConsumePartition(t.Name, p, from)
+		// Records arrived after the offsets were listed (ask again), or
+		// retention removed records past the committed offset (read from
+		// the oldest).
+		k.fetch.forget(t.Name, p)
+		if pc, err = k.consumer.ConsumePartition(t.Name, p, from); errors.Is(err, sarama.ErrOffsetOutOfRange) {
+			from = sarama.OffsetOldest
+			pc, err = k.consumer.ConsumePartition(t.Name, p, from)
+		}
 	}
+	k.fetch.forget(t.Name, p)
 	if err != nil {
 		pom.AsyncClose()
 		k.offsets.Commit()
