@@ -42,7 +42,7 @@ func (c *Consumer) read(ctx context.Context, r *reader, pc sarama.PartitionConsu
 	linger.Stop()
 	defer linger.Stop()
 	waiting := false
-	errs := pc.Errors()
+	errs, commitErrs := pc.Errors(), r.pom.Errors()
 	flush := func() error {
 		if waiting {
 			linger.Stop()
@@ -72,6 +72,12 @@ func (c *Consumer) read(ctx context.Context, r *reader, pc sarama.PartitionConsu
 				continue
 			}
 			c.log.Warn("reading a partition no live client owns", "topic", r.topic, "partition", r.partition, "err", err)
+		case err, ok := <-commitErrs:
+			if !ok {
+				commitErrs = nil
+				continue
+			}
+			c.log.Warn("committing the stray consumer's offset", "topic", r.topic, "partition", r.partition, "err", err)
 		case msg, ok := <-pc.Messages():
 			if !ok {
 				return nil
