@@ -240,6 +240,11 @@ func TestEveryProducerReachesTheGraph(t *testing.T) {
 	slices.Sort(want)
 	var got []string
 	var hasPod bool
+	defer func() {
+		if t.Failed() {
+			t.Logf("graph of %s: event ids %v, pod %s: %v; want %v", a, got, rid, hasPod, want)
+		}
+	}()
 	testutil.Eventually(t, 120*time.Second, "every record in a's graph", func() bool {
 		got, hasPod = graphIDs(t, d, a, rid)
 		return hasPod && slices.Equal(got, want)

@@ -329,6 +329,7 @@ func (c *Consumer) reconcile(ctx context.Context, k *conn, live []string, refres
 			c.log.Debug("refreshing topic metadata", "err", err)
 		}
 	}
+	groups := &workerGroups{}
 	for _, t := range c.cfg.Topics {
 		parts, err := k.client.Partitions(t.Name)
 		if err != nil {
@@ -371,7 +372,7 @@ func (c *Consumer) reconcile(ctx context.Context, k *conn, live []string, refres
 		}
 		c.mu.Unlock()
 		if len(start) > 0 {
-			c.start(ctx, k, t, n, start)
+			c.start(ctx, k, groups, t, n, start)
 		}
 		c.metrics.partitions.WithLabelValues(t.Name).Set(float64(int(n) - len(covered)))
 	}
@@ -384,8 +385,8 @@ const startConcurrency = 32
 
 // start begins reading partitions of t where no worker's or our own
 // committed offset says the records were already handled.
-func (c *Consumer) start(ctx context.Context, k *conn, t Topic, n int32, parts []int32) {
-	workers := c.workerOffsets(k, t, n, parts)
+func (c *Consumer) start(ctx context.Context, k *conn, groups *workerGroups, t Topic, n int32, parts []int32) {
+	workers := c.workerOffsets(k, groups, t, n, parts)
 	k.fetch.list(t.Name, parts)
 	var (
 		mu       sync.Mutex
@@ -475,7 +476,7 @@ func (c *Consumer) startOne(ctx context.Context, k *conn, t Topic, n, p int32, w
 // worker's commit means every stray before it was forwarded by that worker;
 // starting there spares re-reading what was handled, and a group missed here
 // only means an earlier start: duplicates, never a gap.
-func (c *Consumer) workerOffsets(k *conn, t Topic, n int32, parts []int32) map[int32]int64 {
+func (c *Consumer) workerOffsets(k *conn, groups *workerGroups, t Topic, n int32, parts []int32) map[int32]int64 {
 	out := make(map[int32]int64, len(parts))
 	for _, p := range parts {
 		out[p] = -1
@@ -483,32 +484,84 @@ func (c *Consumer) workerOffsets(k *conn, t Topic, n int32, parts []int32) map[i
 	if t.Role == "" {
 		return out
 	}
-	groups, err := k.admin.ListConsumerGroups()
+	names, err := groups.list(k)
 	if err != nil {
 		c.log.Warn("listing consumer groups; coverage starts at our own offsets", "err", err)
 		return out
 	}
-	byGroup := make(map[string]int32)
-	for g := range groups {
+	want := make(map[string]map[string][]int32)
+	for _, g := range names {
 		client, ok := strings.CutPrefix(g, t.Role+"-")
 		if !ok || clientid.Validate(client) != nil {
 			continue
 		}
 		if p := kafkaio.PartitionFor(client, n); out[p] == -1 {
-			byGroup[g] = p
+			want[g] = map[string][]int32{t.Name: {p}}
 		}
 	}
-	for g, p := range byGroup {
-		resp, err := k.admin.ListConsumerGroupOffsets(g, map[string][]int32{t.Name: {p}})
+	// One OffsetFetch per coordinator for many groups (Kafka ≥ 3.0), in
+	// chunks: a broker keeps the groups of every client seen for a week.
+	for chunk := range chunks(want, offsetFetchGroups) {
+		res, err := k.admin.ListConsumerGroupOffsetsBatch(chunk)
 		if err != nil {
-			c.log.Debug("offsets of a worker group", "group", g, "err", err)
+			c.log.Debug("offsets of worker groups", "groups", len(chunk), "err", err)
 			continue
 		}
-		if b := resp.GetBlock(t.Name, p); b != nil && b.Err == sarama.ErrNoError && b.Offset > out[p] {
-			out[p] = b.Offset
+		for g, resp := range res {
+			if resp == nil || !errors.Is(resp.Err, sarama.ErrNoError) {
+				continue
+			}
+			for _, p := range chunk[g][t.Name] {
+				if b := resp.GetBlock(t.Name, p); b != nil && errors.Is(b.Err, sarama.ErrNoError) && b.Offset > out[p] {
+					out[p] = b.Offset
+				}
+			}
 		}
 	}
 	return out
+}
+
+// offsetFetchGroups bounds the groups asked for in one OffsetFetch.
+const offsetFetchGroups = 500
+
+// chunks yields m in maps of at most size entries.
+func chunks[V any](m map[string]V, size int) func(yield func(map[string]V) bool) {
+	return func(yield func(map[string]V) bool) {
+		chunk := make(map[string]V, min(size, len(m)))
+		for k, v := range m {
+			chunk[k] = v
+			if len(chunk) == size {
+				if !yield(chunk) {
+					return
+				}
+				chunk = make(map[string]V, size)
+			}
+		}
+		if len(chunk) > 0 {
+			yield(chunk)
+		}
+	}
+}
+
+// workerGroups lists the broker's consumer groups once per reconcile, when
+// the first topic needs them.
+type workerGroups struct {
+	names []string
+	err   error
+	done  bool
+}
+
+func (w *workerGroups) list(k *conn) ([]string, error) {
+	if !w.done {
+		w.done = true
+		var groups map[string]string
+		if groups, w.err = k.admin.ListConsumerGroups(); w.err == nil {
+			for g := range groups {
+				w.names = append(w.names, g)
+			}
+		}
+	}
+	return w.names, w.err
 }
 
 func (c *Consumer) kickSoon() {
