@@ -44,8 +44,14 @@ func (s *sim) format(p *pod, at time.Time, lv level, msg string, kv ...string) l
 		return logLine{text: b.String(), stderr: lv >= lvWarn}
 	case "java":
 		lvl := [...]string{" INFO", " WARN", "ERROR", "ERROR"}[lv]
-		logger := pick(s.g, []string{"c.a." + a.name + ".web.ApiController", "o.s.web.servlet.DispatcherServlet", "c.a." + a.name + ".client.UpstreamClient", "c.zaxxer.hikari.pool.HikariPool", "c.a." + a.name + ".service.OrderService"})
-		thread := pick(s.g, []string{"nio-8080-exec-" + fmt.Sprint(s.g.between(1, 10)), "main", "scheduling-1", "task-" + fmt.Sprint(s.g.between(1, 8))})
+		logger := pick(s.g, []string{"c.a." + a.name + ".web.ApiController", "o.s.web.servlet.DispatcherServlet", "c.a." + a.name + ".client.UpstreamClient", "c.a." + a.name + ".service.OrderService"})
+		thread := pick(s.g, []string{"nio-8080-exec-" + fmt.Sprint(s.g.between(1, 10)), "scheduling-1", "task-" + fmt.Sprint(s.g.between(1, 8))})
+		switch {
+		case msg == "Application run failed" || strings.HasPrefix(msg, "starting "):
+			logger, thread = "o.s.boot.SpringApplication", "main"
+		case strings.HasPrefix(msg, "HikariPool"):
+			logger = "com.zaxxer.hikari.pool.HikariPool"
+		}
 		line := fmt.Sprintf("%s %s 1 --- [%s] [%15s] %-40s : %s", ts.Format("2006-01-02T15:04:05.000Z"), lvl, a.name, thread, logger, msg)
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i] == "stack" {
