@@ -111,4 +111,3 @@ func TestSimulateLivePublishes(t *testing.T) {
 		t.Error("the client was not registered")
 	}
 }
-
