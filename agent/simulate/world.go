@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // sim is one scenario being generated: the cluster, its clock and the
@@ -31,6 +32,7 @@ type sim struct {
 	ipSeq      int
 	usedSvcIPs map[string]bool
 	digests    map[string]string
+	podLag     map[types.UID]time.Duration
 
 	nodes      []*node
 	namespaces []*namespace
@@ -73,7 +75,7 @@ func (n *namespace) backends() []*app {
 
 func newSim(seed int64) *sim {
 	g := newRNG(seed, 1)
-	s := &sim{g: g, usedSvcIPs: map[string]bool{}, digests: map[string]string{}, series: map[string]*series{}}
+	s := &sim{g: g, usedSvcIPs: map[string]bool{}, digests: map[string]string{}, series: map[string]*series{}, podLag: map[types.UID]time.Duration{}}
 	s.style = pick(g, styles)
 	s.clusterName = pick(g, clusterNames)
 	s.cpName = s.style.cpNode
