@@ -286,7 +286,9 @@ func jobBackoffLimit(s *sim, ns *namespace, onset time.Time) truth {
 		s.topoPod(t.Add(20*time.Millisecond), p)
 		started := s.startPod(p, s.nodes[s.g.intn(len(s.nodes))], t.Add(s.g.dur(200*time.Millisecond, 2*time.Second)), i == 0)
 		die := started.Add(s.g.dur(2*time.Second, 90*time.Second))
-		s.log(p, started.Add(300*time.Millisecond), s.format(p, started.Add(300*time.Millisecond), lvInfo, "starting "+name))
+		if die.Sub(started) > 5*time.Second {
+			s.log(p, started.Add(time.Second), s.format(p, started.Add(time.Second), lvInfo, pick(s.g, []string{"processing batch 1", "connected; reading input", "loaded 1 migration to apply"})))
+		}
 		if dbErr && lang == "python" {
 			s.log(p, die.Add(-100*time.Millisecond), s.format(p, die, lvError, "migration failed", "stack", pyTrace([]string{"/app/migrate.py\", line 44, in run\n    cur.execute(stmt)"},
 				"psycopg2.errors.UndefinedTable: relation \"users_v2\" does not exist\nLINE 1: INSERT INTO users_v2 (id, email) SELECT id, email FROM users")))
