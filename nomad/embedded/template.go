@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"text/template"
 
@@ -11,6 +12,9 @@ import (
 
 	"github.com/kgrca/kgplane/nomad"
 )
+
+// envKey is a name an environment variable may have.
+var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 
 // Variables stands in for Nomad Variables, which the embedded backend cannot
 // read: it returns the items stored at a path, and whether the path exists.
@@ -86,6 +90,11 @@ func renderTemplates(tmpls []nomad.TaskTemplate, taskDir string, env map[string]
 				return nil, fmt.Errorf("template %d (%s) has env = true but is not an env file: %w", i+1, tt.Destination, err)
 			}
 			for k, v := range kv {
+				// godotenv reads "junk" as the value of an empty key; Nomad's
+				// parser refuses a line without KEY=.
+				if !envKey.MatchString(k) {
+					return nil, fmt.Errorf("template %d (%s) has env = true but is not an env file: %q is not KEY=VALUE", i+1, tt.Destination, strings.TrimSpace(k+" "+v))
+				}
 				out[k] = v
 			}
 		}
