@@ -65,7 +65,7 @@ func TestSubmitRunsTheTaskAsNomadWould(t *testing.T) {
 		"NOMAD_META_kg_client": "env-a", "NOMAD_META_kg_managed_by": "kgplane", "NOMAD_META_extra": "1",
 		"NEO4J_PASSWORD": "from-the-plane", "JOB_FROM_TEMPLATE": "helper-env-a",
 		"FROM_HOST": "yes", "PATH": "/usr/bin:/bin", "NOMAD_TOKEN": "", "VAULT_TOKEN": "",
-		"HELPER_CWD": filepath.Join(f.b.StateDir(), "allocs", allocID, "main"),
+		"HELPER_CWD":     filepath.Join(f.b.StateDir(), "allocs", allocID, "main"),
 		"NOMAD_TASK_DIR": filepath.Join(f.b.StateDir(), "allocs", allocID, "main", "local"),
 	}
 	host, _ := os.Hostname()
