@@ -5,7 +5,7 @@ BIN := bin
 export KAFKA_BROKERS ?= 127.0.0.1:$(or $(KAFKA_PORT),9092)
 export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 
-.PHONY: help build run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-normalizers bench-workers bench-graph clean
+.PHONY: help build image run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-normalizers bench-workers bench-graph clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ help: ## this list
 build: ## build kg-control-plane, kg-worker, kgctl into ./bin
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+
+image: ## build the kg-worker Docker image locally (FROM scratch, nothing pulled): kg-worker:dev
+	scripts/image.sh
 
 run: build infra-up ## start Kafka, Neo4j, a Nomad dev agent (if nomad is on PATH) and the control plane
 	scripts/run.sh

@@ -55,9 +55,10 @@ func onlyTask(t *testing.T, j *Job) Task {
 // environment, the runtime port reference left for the runner, the restart
 // and kill settings, the secrets template.
 func TestJobShippedTemplates(t *testing.T) {
-	for _, vf := range []struct{ file, driver string }{
-		{"dev.vars.hcl", "raw_exec"},
-		{"production.example.vars.hcl", "docker"},
+	for _, vf := range []struct{ file, driver, image, network string }{
+		{"dev.vars.hcl", "raw_exec", "", ""},
+		{"production.example.vars.hcl", "docker", "ghcr.io/kgrca/kg-worker:1.0.0", ""},
+		{"dev-docker.vars.hcl", "docker", "kg-worker:dev", "host"},
 	} {
 		set, err := LoadTemplates("../jobspecs", "../jobspecs/vars/"+vf.file)
 		if err != nil {
@@ -90,7 +91,9 @@ func TestJobShippedTemplates(t *testing.T) {
 						t.Errorf("raw_exec config %v", task.Config)
 					}
 				case "docker":
-					if task.ConfigString("image") != "ghcr.io/kgrca/kg-worker:1.0.0" || task.Config["command"] != nil {
+					_, hasNetwork := task.Config["network_mode"]
+					if task.ConfigString("image") != vf.image || task.Config["command"] != nil ||
+						task.ConfigString("network_mode") != vf.network || hasNetwork != (vf.network != "") {
 						t.Errorf("docker config %v", task.Config)
 					}
 				}
