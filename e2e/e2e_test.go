@@ -64,6 +64,31 @@ func backends() []backend {
 				t.Fatalf("make image: %v\n%s", err, out)
 			}
 			agent := nomadagent.Start(t)
+			// Before the agent stops (its cleanup runs after this one): purge
+			// the jobs and wait for their containers to go. The agent's own
+			// cleanup waits for executor processes, and docker tasks have none,
+			// so containers would outlive it.
+			t.Cleanup(func() {
+				jobs, _, _ := agent.API.Jobs().List(nil)
+				for _, j := range jobs {
+					agent.API.Jobs().Deregister(j.ID, true, nil)
+				}
+				running := func() []string {
+					out, _ := exec.Command("docker", "ps", "-q", "--filter", "ancestor="+image).Output()
+					return strings.Fields(string(out))
+				}
+				deadline := time.Now().Add(time.Minute)
+				for len(running()) > 0 && time.Now().Before(deadline) {
+					time.Sleep(500 * time.Millisecond) // polling docker, no event to wait on
+				}
+				if left := running(); len(left) > 0 {
+					t.Logf("containers still running after a minute; removing them: %v", left)
+					exec.Command("docker", append([]string{"rm", "-f"}, left...)...).Run()
+				}
+				if out, _ := exec.Command("docker", "ps", "-aq", "--filter", "ancestor="+image).Output(); len(out) > 0 {
+					exec.Command("docker", append([]string{"rm", "-f"}, strings.Fields(string(out))...)...).Run()
+				}
+			})
 			testutil.Eventually(t, 2*time.Minute, "Nomad's docker driver to be healthy", func() bool {
 				nodes, _, err := agent.API.Nodes().List(nil)
 				if err != nil || len(nodes) == 0 {

@@ -72,7 +72,11 @@ if [ "$backend" = nomad ]; then
     cat > "$nomad_dir/dev.hcl" <<HCL
 bind_addr = "127.0.0.1"
 disable_update_check = true
-ports { http = $port }
+ports {
+  http = $port
+  rpc  = $((port + 1))
+  serf = $((port + 2))
+}
 client {
   options = { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean" }
 }
