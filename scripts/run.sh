@@ -12,8 +12,8 @@
 #   4. starts kg-control-plane and two simulated clients (kg-agent simulate
 #      --loop) with different fault scenarios,
 #   5. says where to look, and reports the graph as it grows.
-# Ctrl-C stops, in order: the clients (they deregister, so their jobs are
-# purged), the control plane (it stops its workers), the Nomad dev agent.
+# Ctrl-C stops, in order: the control plane (embedded: with its workers), the
+# clients (they deregister), the Nomad dev agent's jobs, then the agent.
 #
 # Settings: KG_BACKEND (auto|nomad|embedded), KG_DRIVER (docker|raw_exec, with
 # Nomad), KG_DEMO_CLIENTS ("demo-shop:oom-kill-loop demo-pay:database-down"),
@@ -133,25 +133,29 @@ cleanup() {
   stopping=1
   trap '' INT TERM
   echo >&2
-  if [ ${#agent_pids[@]} -gt 0 ]; then
-    log "stopping the simulated clients (they deregister: their jobs are purged at once)"
-    kill -INT "${agent_pids[@]}" 2>/dev/null || true
-    for p in "${agent_pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  fi
+  # The control plane first: with Nomad its jobs keep running (a control plane
+  # restart must not touch them) and are stopped below; embedded, it stops
+  # its workers with their kill signal.
   if [ -n "$plane_pid" ]; then
     log "stopping the control plane$([ "$KG_BACKEND" = embedded ] && echo " and its workers")"
     kill -TERM "$plane_pid" 2>/dev/null || true
     wait "$plane_pid" 2>/dev/null || true
   fi
+  if [ ${#agent_pids[@]} -gt 0 ]; then
+    log "stopping the simulated clients (they deregister)"
+    kill -INT "${agent_pids[@]}" 2>/dev/null || true
+    for p in "${agent_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  fi
   if [ -n "$agent_pid" ]; then
-    # Stop every job first and let the client stop the tasks: raw_exec tasks
-    # and their executors would outlive an agent stopped before them.
+    # Stop (not purge) every job, so its allocations stay visible until the
+    # client has stopped their tasks; only then stop the agent: raw_exec
+    # executors and docker containers would outlive an agent stopped first.
     log "stopping the Nomad dev agent's jobs, then the agent"
     for j in $(curl -fsS -m 5 "$NOMAD_ADDR/v1/jobs" 2>/dev/null | grep -o '"ID":"[^"]*"' | cut -d'"' -f4 | sort -u); do
-      curl -fsS -m 5 -X DELETE "$NOMAD_ADDR/v1/job/$j?purge=true" >/dev/null 2>&1 || true
+      curl -fsS -m 5 -X DELETE "$NOMAD_ADDR/v1/job/$j" >/dev/null 2>&1 || true
     done
-    deadline=$((SECONDS + 45))
-    while curl -fsS -m 2 "$NOMAD_ADDR/v1/allocations" 2>/dev/null | grep -q '"ClientStatus":"running"' && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
+    deadline=$((SECONDS + 60))
+    while curl -fsS -m 2 "$NOMAD_ADDR/v1/allocations" 2>/dev/null | grep -Eq '"ClientStatus":"(running|pending)"' && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
     kill -INT "$agent_pid" 2>/dev/null || true
     deadline=$((SECONDS + 20))
     while kill -0 "$agent_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
