@@ -164,7 +164,8 @@ cleanup() {
   log "stopped. Kafka and Neo4j keep running for the next 'make run' (make infra-down stops them)."
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# A requested stop is not a failure: exit 0 after the cleanup.
+trap 'exit 0' INT TERM
 
 log "starting kg-control-plane (KG_BACKEND=$KG_BACKEND, driver $driver; log: $run_dir/control-plane.log)"
 setsid bin/kg-control-plane >"$run_dir/control-plane.log" 2>&1 &
