@@ -423,10 +423,15 @@ func (in *infra) keysSince(t *testing.T, topic, client string, from int64) map[s
 // total is how many records a topic holds (its end offsets summed).
 func (in *infra) total(t *testing.T, topic string) int64 {
 	t.Helper()
-	parts, err := in.client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var parts []int32
+	// A topic created a moment ago may not be in the client's metadata yet.
+	testutil.Eventually(t, 30*time.Second, "metadata of "+topic, func() bool {
+		var err error
+		if err = in.client.RefreshMetadata(topic); err == nil {
+			parts, err = in.client.Partitions(topic)
+		}
+		return err == nil && len(parts) > 0
+	})
 	var n int64
 	for _, p := range parts {
 		off, err := in.client.GetOffset(topic, p, sarama.OffsetNewest)
