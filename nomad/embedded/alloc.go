@@ -371,12 +371,14 @@ func exitText(err error) string {
 	return err.Error()
 }
 
-// Nomad's default env.denylist: the client's own credentials never reach a
-// task.
-var hostEnvDenylist = []string{
-	"CONSUL_TOKEN", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "NOMAD_TOKEN", "VAULT_TOKEN",
-	"CONSUL_LICENSE", "NOMAD_LICENSE", "VAULT_LICENSE",
-	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS",
+// hostEnvDenylist is Nomad's default env.denylist: the client's own
+// credentials never reach a task.
+func hostEnvDenylist() []string {
+	return []string{
+		"CONSUL_TOKEN", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "NOMAD_TOKEN", "VAULT_TOKEN",
+		"CONSUL_LICENSE", "NOMAD_LICENSE", "VAULT_LICENSE",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS",
+	}
 }
 
 // command builds the task's process: Nomad's runtime environment, the job's
@@ -391,9 +393,10 @@ func (t *task) command(out io.Writer) (*exec.Cmd, error) {
 		}
 	}
 	env := map[string]string{}
+	deny := hostEnvDenylist()
 	for _, kv := range a.b.cfg.HostEnv {
 		k, v, ok := strings.Cut(kv, "=")
-		if ok && !slices.Contains(hostEnvDenylist, k) && !strings.HasPrefix(k, "NOMAD_") {
+		if ok && !slices.Contains(deny, k) && !strings.HasPrefix(k, "NOMAD_") {
 			env[k] = v
 		}
 	}
