@@ -42,8 +42,8 @@ import (
 	"github.com/kgrca/kgplane/nomad"
 )
 
-// MetaPlane is the job meta naming the control plane that owns a job; jobs
-// naming another plane are not listed (several planes may share a Nomad).
+// MetaPlane is the job meta naming the control plane that owns a job, the
+// same key the Nomad client labels and filters on.
 const MetaPlane = "kg_plane"
 
 // Config configures a Backend.
@@ -51,8 +51,9 @@ type Config struct {
 	// StateDir holds the task logs (logs/<job id>/<task>.log) and the
 	// allocation directories (allocs/<alloc id>/). Required.
 	StateDir string
-	// Plane is this control plane's identity ("" = none): ListManaged skips
-	// jobs whose kg_plane meta names another plane.
+	// Plane is this control plane's identity ("" = none). As with the Nomad
+	// client, Submit labels every job kg_plane=Plane and ListManaged returns
+	// only jobs with that label.
 	Plane string
 	// HostEnv is the environment tasks inherit, like a Nomad client passes its
 	// own to raw_exec tasks (minus Nomad's default denylist of tokens).
@@ -187,6 +188,9 @@ func (b *Backend) Submit(ctx context.Context, r nomad.Rendered, meta map[string]
 	maps.Copy(full, r.Meta())
 	maps.Copy(full, meta)
 	full[nomad.MetaManagedBy] = nomad.ManagedByValue
+	if b.cfg.Plane != "" {
+		full[MetaPlane] = b.cfg.Plane
+	}
 	spec.Meta = full
 	fp, err := fingerprint(spec)
 	if err != nil {
@@ -286,7 +290,7 @@ func (b *Backend) Purge(ctx context.Context, jobID string) error {
 }
 
 // ListManaged lists the jobs with kg_managed_by=kgplane (and, when a plane is
-// configured, not naming another plane), with a Nomad-like status: running
+// configured, kg_plane=Plane), with a Nomad-like status: running
 // when a task of it runs, dead when every allocation gave up or completed,
 // pending otherwise.
 func (b *Backend) ListManaged(ctx context.Context) ([]nomad.ManagedJob, error) {
@@ -301,7 +305,9 @@ func (b *Backend) ListManaged(ctx context.Context) ([]nomad.ManagedJob, error) {
 		if j.meta[nomad.MetaManagedBy] != nomad.ManagedByValue {
 			continue
 		}
-		if p := j.meta[MetaPlane]; b.cfg.Plane != "" && p != "" && p != b.cfg.Plane {
+		// Submit labels every job, so this never drops one today; it is the
+		// Nomad client's rule, kept so both list the same way.
+		if b.cfg.Plane != "" && j.meta[MetaPlane] != b.cfg.Plane {
 			continue
 		}
 		out = append(out, nomad.ManagedJob{

@@ -236,22 +236,21 @@ func TestDockerTaskIsRefused(t *testing.T) {
 	}
 }
 
-// With a plane identity, jobs whose kg_plane meta names another plane are not
-// listed (as the Nomad client filters them).
-func TestListManagedHonoursThePlane(t *testing.T) {
+// With a plane identity, every job is labeled kg_plane=<plane> whatever the
+// caller's meta says (the Nomad client's rule), and its tasks see it as
+// NOMAD_META_kg_plane.
+func TestPlaneIdentity(t *testing.T) {
 	f := newFixture(t, Config{HostEnv: os.Environ(), Plane: "blue"}, "")
-	f.submit(t, "plane-a", map[string]string{MetaPlane: "blue"})
+	f.submit(t, "plane-a", nil)
 	f.submit(t, "plane-b", map[string]string{MetaPlane: "green"})
-	f.submit(t, "plane-c", nil)
 	got := listed(t, f.b)
-	if _, ok := got["helper-plane-a"]; !ok {
-		t.Error("own plane's job not listed")
+	if _, ok := got["helper-plane-a"]; !ok || len(got) != 2 {
+		t.Errorf("listed %v, want both jobs (both labeled blue)", got)
 	}
-	if _, ok := got["helper-plane-b"]; ok {
-		t.Error("another plane's job listed")
-	}
-	if _, ok := got["helper-plane-c"]; !ok {
-		t.Error("a job without plane meta not listed")
+	var pid int
+	testutil.Eventually(t, waitLong, "the task to run", func() bool { pid = f.runningPID("helper-plane-b"); return pid > 0 })
+	if p := f.envOf(pid)["NOMAD_META_kg_plane"]; p != "blue" {
+		t.Errorf("kg_plane = %q, want blue", p)
 	}
 }
 
