@@ -143,6 +143,8 @@ cleanup() {
   fi
   if [ ${#agent_pids[@]} -gt 0 ]; then
     log "stopping the simulated clients (they deregister)"
+    # CONT first: a client paused with kill -STOP would never see the INT.
+    kill -CONT "${agent_pids[@]}" 2>/dev/null || true
     kill -INT "${agent_pids[@]}" 2>/dev/null || true
     for p in "${agent_pids[@]}"; do wait "$p" 2>/dev/null || true; done
   fi
@@ -223,8 +225,8 @@ $( if [ "$KG_BACKEND" = nomad ]; then
    fi )
     logs           $run_dir/{control-plane,${clients[0]},...}.log
 
-  Next: stop a client's heartbeats (kill its kg-agent: pgrep -f 'client ${clients[0]}') and watch
-  its jobs go after ${STALE_CLIENT_THRESHOLD_MINUTES} min; more scenarios: bin/kg-agent simulate --list.
+  Next: pause a client (kill -STOP \$(pgrep -f 'client ${clients[0]}')): no heartbeat, its jobs go after
+  ${STALE_CLIENT_THRESHOLD_MINUTES} min; kill -CONT brings it back. More scenarios: bin/kg-agent simulate --list.
   Ctrl-C stops everything this started.
 
 MSG
@@ -232,7 +234,8 @@ MSG
 # jobs_summary: "demo-shop active 3/3 jobs running; ..." from kgctl clients.
 jobs_summary() {
   bin/kgctl clients 2>/dev/null | awk -v list=" ${clients[*]} " 'index(list, " " $1 " ") {
-    n = gsub(/\(running\)/, "&"); printf "%s %s %d/%d jobs running; ", $1, $2, n, NF - 5 }'
+    n = gsub(/\(running\)/, "&"); total = ($NF == "-") ? 0 : NF - 5
+    printf "%s %s %d/%d jobs running; ", $1, $2, n, total }'
 }
 first_edges=
 last_report=0
