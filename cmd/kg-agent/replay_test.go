@@ -197,3 +197,45 @@ func TestReplayFileErrorsNeedNoKafka(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// --stay keeps the client alive after the last record (what make run and the
+// end-to-end test rely on) until kg-agent is stopped; then kg-agent
+// deregister publishes the tombstone.
+func TestReplayStayKeepsHeartbeatingThenDeregister(t *testing.T) {
+	brokers, topics, flags := testTopics(t)
+	file := writeFile(t, replayHeader, `{"topic":"raw.k8s.events","key":"u1","value":{"reason":"x"}}`)
+	client := "stay-" + strings.TrimPrefix(kafkatest.Suffix(), ".")
+	beats := func() int {
+		n := 0
+		for _, m := range kafkatest.ReadAll(t, brokers, topics["heartbeat"]) {
+			if string(m.Key) == client {
+				n++
+			}
+		}
+		return n
+	}
+	stop := kafkatest.Run(t, func(ctx context.Context) error {
+		_, err := runAgent(ctx, t, append([]string{"replay", "--client", client, "--file", file, "--stay", "--heartbeat-every", "300ms"}, flags...)...)
+		return err
+	})
+	testutil.Eventually(t, 60*time.Second, "three heartbeats after the replay", func() bool { return beats() >= 3 })
+	if err := stop(); err != nil {
+		t.Fatalf("replay --stay: %v", err)
+	}
+	stopped := beats()
+	if out, err := runAgent(context.Background(), t, append([]string{"deregister", "--client", client}, flags...)...); err != nil || !strings.Contains(out, "deregistered "+client) {
+		t.Fatalf("deregister: %v\n%s", err, out)
+	}
+	var last *sarama.ConsumerMessage
+	for _, m := range kafkatest.ReadAll(t, brokers, topics["registry"]) {
+		if string(m.Key) == client {
+			last = m
+		}
+	}
+	if last == nil || last.Value != nil {
+		t.Errorf("the client's last registry record is not a tombstone: %v", last)
+	}
+	if beats() != stopped {
+		t.Error("heartbeats went on after kg-agent stopped")
+	}
+}
