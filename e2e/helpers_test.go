@@ -209,7 +209,7 @@ func startPlane(t *testing.T, in *infra, jobspecs, vars string, backendEnv ...st
 		"NOMAD_ADDR=")
 	env = append(env, backendEnv...)
 	p.proc = start(t, env, "kg-control-plane")
-	testutil.Eventually(t, time.Minute, "the control plane to be ready", func() bool {
+	testutil.Eventually(t, 3*time.Minute, "the control plane to be ready", func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("kg-control-plane exited: %v\n%s", p.err, p.out.String())
@@ -381,18 +381,17 @@ func (in *infra) mark(t *testing.T, topic, client string) int64 {
 	return off
 }
 
-// keysSince counts, per key, the client's records on its partition of topic
-// from offset from to the current end.
-func (in *infra) keysSince(t *testing.T, topic, client string, from int64) map[string]int {
+// records reads the client's records on its partition of topic between
+// offsets from and to (exclusive): per key, the values in offset order.
+func (in *infra) records(t *testing.T, topic, client string, from, to int64) map[string][]string {
 	t.Helper()
 	parts, err := in.client.Partitions(topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := kafkaio.PartitionFor(client, int32(len(parts)))
-	end := in.mark(t, topic, client)
-	out := map[string]int{}
-	if end <= from {
+	out := map[string][]string{}
+	if to <= from {
 		return out
 	}
 	c, err := sarama.NewConsumerFromClient(in.client)
@@ -406,15 +405,15 @@ func (in *infra) keysSince(t *testing.T, topic, client string, from int64) map[s
 	}
 	defer pc.Close()
 	prefix := client + kafkaio.Separator
-	for off := from; off < end; {
+	for off := from; off < to; {
 		select {
 		case m := <-pc.Messages():
 			off = m.Offset + 1
-			if k := string(m.Key); strings.HasPrefix(k, prefix) {
-				out[k]++
+			if k := string(m.Key); m.Offset < to && strings.HasPrefix(k, prefix) {
+				out[k] = append(out[k], string(m.Value))
 			}
 		case <-time.After(30 * time.Second):
-			t.Fatalf("reading %s[%d] %d..%d: stuck at %d", topic, p, from, end, off)
+			t.Fatalf("reading %s[%d] %d..%d: stuck at %d", topic, p, from, to, off)
 		}
 	}
 	return out
