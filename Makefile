@@ -5,7 +5,7 @@ BIN := bin
 export KAFKA_BROKERS ?= 127.0.0.1:$(or $(KAFKA_PORT),9092)
 export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 
-.PHONY: help build run test test-unit test-nomad-e2e vet fuzz tools infra-up infra-down infra-status infra-clean bench bench-control-plane bench-normalizers bench-workers bench-strays bench-graph clean
+.PHONY: help build image run test test-unit test-nomad-e2e vet fuzz tools infra-up infra-down infra-status infra-clean bench bench-control-plane bench-normalizers bench-workers bench-strays bench-graph clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -14,7 +14,10 @@ build: ## build kg-control-plane, kg-worker, kgctl into ./bin
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
 
-run: build infra-up ## start Kafka, Neo4j, a Nomad dev agent (if nomad is on PATH) and the control plane
+image: ## build the kg-worker Docker image locally (FROM scratch, nothing pulled): kg-worker:dev
+	scripts/image.sh
+
+run: build infra-up ## the whole pipeline until Ctrl-C: Kafka, Neo4j, the control plane (Nomad if there is one, embedded otherwise), two simulated clients
 	scripts/run.sh
 
 test: infra-up tools vet ## the whole suite: unit, integration (real Kafka and Neo4j), bounded fuzzing
@@ -33,7 +36,7 @@ vet: ## go vet, gofmt and go mod tidy checks
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 test-nomad-e2e: infra-up ## only the real-agent tests (needs nomad on PATH, or NOMAD_BIN_DIR=/dir/with/nomad)
-	PATH=$(if $(NOMAD_BIN_DIR),$(NOMAD_BIN_DIR):)$$PATH $(GO) test -count=1 -run E2E -v ./nomad ./cmd/kg-control-plane
+	PATH=$(if $(NOMAD_BIN_DIR),$(NOMAD_BIN_DIR):)$$PATH $(GO) test -count=1 -run 'E2E|EndToEnd' -v ./nomad ./cmd/kg-control-plane ./e2e
 
 fuzz: ## every fuzz target for FUZZTIME (default 5m) each
 	FUZZTIME=$(or $(FUZZTIME),5m) scripts/fuzz.sh

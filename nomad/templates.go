@@ -198,12 +198,17 @@ type varDecl struct {
 	typ cty.Type  // cty.DynamicPseudoType when the block has no type
 	def cty.Value // cty.NilVal when the block has no default
 	rng hcl.Range
+	// validations are the variable's validation blocks, checked by Job.
+	validations []*hclsyntax.Block
 }
 
 // parsedTemplate is what Render needs of a validated template.
 type parsedTemplate struct {
 	vars   map[string]*varDecl
 	idExpr hcl.Expression
+	// job is the job block, evaluated by Job; locals are the locals blocks.
+	job    *hclsyntax.Block
+	locals []*hclsyntax.Block
 	// base holds the non-client variables' values: defaults overridden by the
 	// operator var-file, converted to the declared types.
 	base map[string]cty.Value
@@ -335,6 +340,8 @@ func parseTemplate(parser *hclparse.Parser, f sourceFile) (*parsedTemplate, hcl.
 		switch b.Type {
 		case "job":
 			jobs = append(jobs, b)
+		case "locals":
+			p.locals = append(p.locals, b)
 		case "variable":
 			if len(b.Labels) != 1 {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "a variable block needs exactly one label, its name", Subject: b.DefRange().Ptr()})
@@ -367,6 +374,7 @@ func parseTemplate(parser *hclparse.Parser, f sourceFile) (*parsedTemplate, hcl.
 	}
 	if len(jobs) > 0 {
 		job := jobs[0]
+		p.job = job
 		subject = job.DefRange().Ptr()
 		if id, ok := job.Body.Attributes["id"]; !ok {
 			diags = append(diags, &hcl.Diagnostic{
@@ -414,6 +422,11 @@ func parseVariableBlock(b *hclsyntax.Block) (*varDecl, hcl.Diagnostics) {
 		return nil, diags
 	}
 	d := &varDecl{typ: cty.DynamicPseudoType, rng: b.DefRange()}
+	for _, vb := range b.Body.Blocks {
+		if vb.Type == "validation" {
+			d.validations = append(d.validations, vb)
+		}
+	}
 	if a, ok := b.Body.Attributes["type"]; ok {
 		t, _, dd := typeexpr.TypeConstraintWithDefaults(a.Expr)
 		diags = append(diags, dd...)
@@ -510,8 +523,10 @@ func (p *parsedTemplate) bindOperatorVars(path string, operator map[string]cty.V
 	return diags
 }
 
-// jobID evaluates the template's job id for the given client variables.
-func (p *parsedTemplate) jobID(client map[string]string) (string, hcl.Diagnostics) {
+// varValues is every variable's value for the given client variables: the
+// operator values and defaults (base) with the client's strings converted to
+// their declared types.
+func (p *parsedTemplate) varValues(client map[string]string) (map[string]cty.Value, hcl.Diagnostics) {
 	vals := maps.Clone(p.base)
 	for name, s := range client {
 		decl, ok := p.vars[name]
@@ -520,11 +535,23 @@ func (p *parsedTemplate) jobID(client map[string]string) (string, hcl.Diagnostic
 		}
 		v, err := convert.Convert(cty.StringVal(s), decl.typ)
 		if err != nil {
-			return "", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("variable %q must accept a string", name), Detail: err.Error(), Subject: decl.rng.Ptr()}}
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("variable %q must accept a string", name), Detail: err.Error(), Subject: decl.rng.Ptr()}}
 		}
 		vals[name] = v
 	}
-	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(vals)}}
+	return vals, nil
+}
+
+// jobID evaluates the template's job id for the given client variables.
+func (p *parsedTemplate) jobID(client map[string]string) (string, hcl.Diagnostics) {
+	vals, diags := p.varValues(client)
+	if diags.HasErrors() {
+		return "", diags
+	}
+	ctx, diags := p.evalContext(vals)
+	if diags.HasErrors() {
+		return "", diags
+	}
 	v, diags := p.idExpr.Value(ctx)
 	if diags.HasErrors() {
 		return "", diags

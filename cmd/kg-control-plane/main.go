@@ -52,6 +52,9 @@ Examples:
   # local development (what 'make run' does)
   JOBSPEC_VARS_FILE=jobspecs/vars/dev.vars.hcl NOMAD_ADDR=http://127.0.0.1:4646 kg-control-plane
 
+  # one machine, no Nomad: the jobs run as child processes (raw_exec templates)
+  KG_BACKEND=embedded JOBSPEC_VARS_FILE=my-dev.vars.hcl kg-control-plane
+
   # register a client and watch its jobs appear
   kgctl register --client af-9 --cluster-name prod-us-east
   kgctl clients
@@ -78,6 +81,8 @@ type config struct {
 	registryTopic  string
 	heartbeatTopic string
 	brokerList     []string
+	backend        string // auto, nomad or embedded (backend.go)
+	stateDir       string // the embedded backend's task logs
 	coverStrays    bool
 	topicSuffix    string
 }
@@ -106,6 +111,8 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&workers, "workers", envOr("KG_RECONCILE_WORKERS", "4"), "clients reconciled in parallel (KG_RECONCILE_WORKERS)")
 	fs.StringVar(&c.registryTopic, "registry-topic", envOr("KG_REGISTRY_TOPIC", kafkaio.TopicRegistry), "registrations topic (KG_REGISTRY_TOPIC); change only to run several planes on one cluster")
 	fs.StringVar(&c.heartbeatTopic, "heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
+	fs.StringVar(&c.backend, "backend", envOr("KG_BACKEND", backendAuto), "where jobs run: nomad (the Nomad API), embedded (child processes of this control plane, raw_exec tasks only: one machine, dev, CI) or auto (nomad when NOMAD_ADDR is set, an agent answers at the default address or nomad is on PATH; else embedded). Production: set nomad (KG_BACKEND)")
+	fs.StringVar(&c.stateDir, "state-dir", envOr("KG_STATE_DIR", defaultStateDir(os.Getenv)), "embedded backend: task logs (logs/<job id>/<task>.log) and allocation folders (KG_STATE_DIR)")
 	fs.StringVar(&coverStrays, "cover-strays", envOr("KG_COVER_STRAYS", "true"), "read the data-topic partitions no live client owns and forward misplaced records to their client's partition: true or false (KG_COVER_STRAYS; docs/workers.md)")
 	fs.StringVar(&c.topicSuffix, "topic-suffix", envOr("KG_TOPIC_SUFFIX", ""), "appended to the data topic names the stray consumer covers, as kg-worker does (KG_TOPIC_SUFFIX; tests, side-by-side environments)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL); debug logs every heartbeat")
@@ -152,6 +159,9 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.logLevel)
+	}
+	if c.backend != backendAuto && c.backend != backendNomad && c.backend != backendEmbedded {
+		return c, fmt.Errorf("KG_BACKEND=%q: want auto, nomad or embedded", c.backend)
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.logFormat)
@@ -207,10 +217,19 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	}
 	log.Info("job templates loaded", "dir", cfg.jobspecsDir, "vars_file", cfg.varsFile, "templates", names)
 
-	nc, err := nomad.NewClient(nomad.Config{})
+	nc, closeBackend, err := newBackend(ctx, cfg, templates, log)
 	if err != nil {
-		return fmt.Errorf("configuring the Nomad client: %w", err)
+		return err
 	}
+	// The embedded backend's tasks are this process's children: they stop
+	// with it (kill_signal, then SIGKILL after kill_timeout).
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := closeBackend(stopCtx); err != nil {
+			log.Error("stopping the backend", "error", err)
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ctrl, err := scheduler.New(scheduler.Config{

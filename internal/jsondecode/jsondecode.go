@@ -35,9 +35,22 @@ func Object(what string, raw []byte, v any) error {
 	}
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &typ) {
-		return fmt.Errorf("field %s must be %s, got JSON %s (offset %d)", typ.Field, TypeName(typ.Type), typ.Value, typ.Offset)
+		return &FieldError{Field: typ.Field, Want: TypeName(typ.Type), Got: typ.Value, Offset: typ.Offset}
 	}
 	return fmt.Errorf("decoding %s: %w", what, err)
+}
+
+// FieldError is a field of the wrong JSON type. A caller may decode again
+// with another type for that field (errors.As).
+type FieldError struct {
+	Field  string // as the input spelled it, dotted ("kubernetes.pod_name")
+	Want   string // "a string", "an object", ...
+	Got    string // the JSON type found: "number", "object", ...
+	Offset int64
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("field %s must be %s, got JSON %s (offset %d)", e.Field, e.Want, e.Got, e.Offset)
 }
 
 // Kind names the kind of the JSON value raw starts with, from its

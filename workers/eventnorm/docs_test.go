@@ -14,8 +14,8 @@ var docsPath = filepath.Join("..", "..", "docs", "normalization.md")
 // renderRules renders the classification table as Markdown, in order.
 func renderRules() string {
 	var b strings.Builder
-	b.WriteString("| # | reason | type | message contains (any) | message contains (all) | category | severity | why |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| # | reason | object kind | type | message contains (any) | message contains (all) | category | severity | why |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	list := func(vs []string, sep string) string {
 		if len(vs) == 0 {
 			return "*"
@@ -31,7 +31,7 @@ func renderRules() string {
 		if typ == "" {
 			typ = "*"
 		}
-		b.WriteString("| " + strconv.Itoa(i+1) + " | " + list(r.Reasons, ", ") + " | " + typ + " | " + list(r.MessageAny, " / ") +
+		b.WriteString("| " + strconv.Itoa(i+1) + " | " + list(r.Reasons, ", ") + " | " + list(r.Kinds, ", ") + " | " + typ + " | " + list(r.MessageAny, " / ") +
 			" | " + list(r.MessageAll, " + ") + " | " + string(r.Category) + " | " + string(r.Severity) + " | " + r.Why + " |\n")
 	}
 	return b.String()

@@ -58,6 +58,7 @@ type Source struct {
 // read. Unknown fields (managedFields, action, related, ...) are ignored.
 type rawEvent struct {
 	Metadata struct {
+		Namespace         string `json:"namespace"`
 		UID               string `json:"uid"`
 		CreationTimestamp string `json:"creationTimestamp"`
 	} `json:"metadata"`
@@ -146,10 +147,15 @@ func normalize(keyID string, in *rawEvent) (Event, error) {
 	if obj.Kind == "" {
 		return ev, fmt.Errorf("event's %s has no kind", objField)
 	}
-	if obj.Name == "" {
-		return ev, fmt.Errorf("event's %s has no name", objField)
-	}
 	ev.Object = Object{Kind: obj.Kind, Namespace: obj.Namespace, Name: obj.Name, UID: obj.UID}
+	if obj.Name == "" {
+		// The API server accepts a reference with a kind and no name (client-go
+		// leader election records on an empty lock reference, e.g. minikube's
+		// storage-provisioner: "endpoints/" in kubectl get events). Nothing
+		// identifies the object, so the event is attached to the namespace it
+		// was recorded in, the narrowest resource known to hold the object.
+		ev.Object = Object{Kind: "Namespace", Name: firstNonEmpty(obj.Namespace, in.Metadata.Namespace, "default")}
+	}
 
 	if in.Reason == "" {
 		return ev, fmt.Errorf("event has no reason")
@@ -179,6 +185,9 @@ func normalize(keyID string, in *rawEvent) (Event, error) {
 	if msg == "" {
 		msg = in.Note
 	}
+	// Some reporters end a message with the line break of the tool they
+	// quote (an exec probe's "...: unknown\r\n").
+	msg = strings.TrimRight(msg, "\r\n")
 	ev.Message, _ = textclip.Truncate(msg, MaxMessageBytes)
 
 	switch in.Type {
@@ -186,7 +195,7 @@ func normalize(keyID string, in *rawEvent) (Event, error) {
 	default:
 		return ev, fmt.Errorf("event type must be Normal or Warning, got %q", in.Type)
 	}
-	rule := Classify(in.Reason, in.Type, strings.ToLower(msg))
+	rule := Classify(obj.Kind, in.Reason, in.Type, strings.ToLower(msg))
 	ev.Type, ev.Severity, ev.Category = in.Type, rule.Severity, rule.Category
 	if ev.Type == "" {
 		// Some old reporters leave type empty; infer it from the rule.
@@ -211,15 +220,26 @@ func normalize(keyID string, in *rawEvent) (Event, error) {
 		ev.Source.Host = in.ReportingInstance
 	}
 
-	switch {
-	case obj.Kind == "Node":
-		ev.Node = obj.Name
-	case ev.Source.Host != "":
-		ev.Node = ev.Source.Host
-	case in.Reason == "Scheduled":
-		ev.Node = scheduledNode(msg)
-	}
+	ev.Node = eventNode(&ev, msg)
 	return ev, nil
+}
+
+// eventNode is the node the event names, or "". Only three things name one:
+// a Node object; a reporter that runs on the node and reports about it (the
+// kubelet, node-problem-detector's monitors), whose source.host is that node;
+// the scheduler's message. Other reporters also set source.host (k3s's
+// deploy, helm-controller, service-lb-controller set the host they run on),
+// but their object does not run there.
+func eventNode(ev *Event, msg string) string {
+	switch {
+	case ev.Object.Kind == "Node":
+		return ev.Object.Name
+	case ev.Source.Host != "" && isNodeReporter(ev.Source.Component):
+		return ev.Source.Host
+	case ev.Reason == "Scheduled", ev.Reason == "Preempted":
+		return schedulerNode(ev.Reason, msg)
+	}
+	return ""
 }
 
 // EventID is "evt-" + 16 hex digits of SHA-256(uid, count): each repeat of
@@ -268,48 +288,51 @@ type timeField struct {
 	value string
 }
 
-// timestamps returns the event time (eventTime → series.lastObservedTime →
-// lastTimestamp → firstTimestamp → metadata.creationTimestamp, each with its
-// events.k8s.io "deprecated" twin in place) and the first time (firstTimestamp
-// → eventTime → the event time), both RFC 3339 UTC. A present but malformed
-// timestamp is an error, not skipped: it means the producer is broken.
+// timestamps returns the time of this occurrence and of the first one, both
+// RFC 3339 UTC. The occurrence time follows SPEC "Normalized event":
+// series.lastObservedTime → lastTimestamp (or deprecatedLastTimestamp) →
+// eventTime → firstTimestamp (or deprecatedFirstTimestamp) →
+// metadata.creationTimestamp. An events.k8s.io series keeps eventTime at its
+// first observation, so eventTime comes after the last-seen times: a repeat
+// is dated when it happened, not when the series began. The first time is
+// firstTimestamp → deprecatedFirstTimestamp → eventTime → the occurrence
+// time. A present but malformed timestamp is an error, not skipped: it means
+// the producer is broken.
 func timestamps(in *rawEvent) (ts, first string, err error) {
 	var lastObserved string
 	if in.Series != nil {
 		lastObserved = in.Series.LastObservedTime
 	}
-	chain := [...]timeField{
-		{"eventTime", in.EventTime},
-		{"series.lastObservedTime", lastObserved},
-		{"lastTimestamp", in.LastTimestamp},
-		{"deprecatedLastTimestamp", in.DeprecatedLastTimestamp},
-		{"firstTimestamp", in.FirstTimestamp},
-		{"deprecatedFirstTimestamp", in.DeprecatedFirstTimestamp},
-		{"metadata.creationTimestamp", in.Metadata.CreationTimestamp},
+	const (
+		iLastObserved = iota
+		iLast
+		iDeprecatedLast
+		iEventTime
+		iFirst
+		iDeprecatedFirst
+		iCreation
+		nTimes
+	)
+	chain := [nTimes]timeField{
+		iLastObserved:    {"series.lastObservedTime", lastObserved},
+		iLast:            {"lastTimestamp", in.LastTimestamp},
+		iDeprecatedLast:  {"deprecatedLastTimestamp", in.DeprecatedLastTimestamp},
+		iEventTime:       {"eventTime", in.EventTime},
+		iFirst:           {"firstTimestamp", in.FirstTimestamp},
+		iDeprecatedFirst: {"deprecatedFirstTimestamp", in.DeprecatedFirstTimestamp},
+		iCreation:        {"metadata.creationTimestamp", in.Metadata.CreationTimestamp},
 	}
-	var parsed [len(chain)]string
+	var parsed [nTimes]string
 	for i, f := range chain {
 		if parsed[i], err = parseTime(f.name, f.value); err != nil {
 			return "", "", err
 		}
 	}
-	for _, p := range parsed {
-		if p != "" {
-			ts = p
-			break
-		}
-	}
+	ts = firstNonEmpty(parsed[:]...)
 	if ts == "" {
-		return "", "", fmt.Errorf("event has no timestamp (none of eventTime, series.lastObservedTime, lastTimestamp, firstTimestamp, metadata.creationTimestamp)")
+		return "", "", fmt.Errorf("event has no timestamp (none of series.lastObservedTime, lastTimestamp, eventTime, firstTimestamp, metadata.creationTimestamp)")
 	}
-	// firstTimestamp, deprecatedFirstTimestamp, eventTime (the first
-	// observation in events.k8s.io), else the event time itself.
-	for _, p := range []string{parsed[4], parsed[5], parsed[0], ts} {
-		if p != "" {
-			first = p
-			break
-		}
-	}
+	first = firstNonEmpty(parsed[iFirst], parsed[iDeprecatedFirst], parsed[iEventTime], ts)
 	return ts, first, nil
 }
 
@@ -342,19 +365,43 @@ func isKubelet(component string) bool {
 	return component == "kubelet" || component == "kubernetes.io/kubelet"
 }
 
-// scheduledNode extracts the node from the scheduler's
-// "Successfully assigned <ns>/<pod> to <node>".
-func scheduledNode(msg string) string {
-	const prefix = "Successfully assigned "
-	if !strings.HasPrefix(msg, prefix) {
-		return ""
+// isNodeReporter reports whether component names the node its events come
+// from in source.host: the kubelet, node-problem-detector and the problem
+// daemons of its default configs (their "source"), and kg-agent, whose
+// status-transition events (a container OOM-killed or exiting with an error)
+// carry the pod's spec.nodeName there (agent/statusevents).
+func isNodeReporter(component string) bool {
+	switch component {
+	case "kubelet", "kubernetes.io/kubelet", "node-problem-detector", "kernel-monitor", "docker-monitor",
+		"systemd-monitor", "abrt-adaptor", "health-checker", "kg-agent":
+		return true
 	}
-	i := strings.LastIndex(msg, " to ")
-	if i < 0 {
-		return ""
+	return strings.HasSuffix(component, "-custom-plugin-monitor")
+}
+
+// schedulerNode extracts the node from the scheduler's "Successfully
+// assigned <ns>/<pod> to <node>" (Scheduled) or "Preempted by <pod> on node
+// <node>" (Preempted, the victim's node).
+func schedulerNode(reason, msg string) string {
+	var node string
+	switch reason {
+	case "Scheduled":
+		if !strings.HasPrefix(msg, "Successfully assigned ") {
+			return ""
+		}
+		i := strings.LastIndex(msg, " to ")
+		if i < 0 {
+			return ""
+		}
+		node = msg[i+len(" to "):]
+	case "Preempted":
+		i := strings.LastIndex(msg, " on node ")
+		if i < 0 {
+			return ""
+		}
+		node, _, _ = strings.Cut(msg[i+len(" on node "):], " ")
 	}
-	node := msg[i+len(" to "):]
-	if node == "" || strings.ContainsAny(node, " \t\n") {
+	if node == "" || strings.ContainsAny(node, " \t\r\n") {
 		return ""
 	}
 	return node

@@ -3,9 +3,12 @@ package eventnorm
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kgrca/kgplane/internal/netfail"
 )
 
 // coreEvent builds a core/v1 event; fields maps top-level keys to raw JSON
@@ -71,13 +74,22 @@ func TestTimestampFallbackChain(t *testing.T) {
 		wantTS    string
 		wantFirst string
 	}{
-		{"eventTime wins", map[string]string{"eventTime": `"2026-11-20T10:07:00.000001Z"`,
+		// A series repeat is dated when it was last observed, not at the
+		// series' first observation (eventTime).
+		{"series.lastObservedTime wins over eventTime", map[string]string{"eventTime": `"2026-11-20T10:07:00.000001Z"`,
 			"series": `{"count":2,"lastObservedTime":"2026-11-20T10:08:00Z"}`},
-			"2026-11-20T10:07:00.000001Z", "2026-11-20T10:00:00Z"},
+			"2026-11-20T10:08:00Z", "2026-11-20T10:00:00Z"},
+		{"events.k8s.io series: first is eventTime", map[string]string{"firstTimestamp": "", "lastTimestamp": "",
+			"eventTime": `"2026-11-20T10:07:00.000001Z"`, "series": `{"count":2,"lastObservedTime":"2026-11-20T10:08:00Z"}`},
+			"2026-11-20T10:08:00Z", "2026-11-20T10:07:00.000001Z"},
 		{"series.lastObservedTime when eventTime is null", map[string]string{
 			"series": `{"count":2,"lastObservedTime":"2026-11-20T10:08:00Z"}`},
 			"2026-11-20T10:08:00Z", "2026-11-20T10:00:00Z"},
 		{"lastTimestamp", nil, "2026-11-20T10:05:00Z", "2026-11-20T10:00:00Z"},
+		{"lastTimestamp wins over eventTime", map[string]string{"eventTime": `"2026-11-20T10:07:00Z"`},
+			"2026-11-20T10:05:00Z", "2026-11-20T10:00:00Z"},
+		{"eventTime before firstTimestamp", map[string]string{"lastTimestamp": "", "eventTime": `"2026-11-20T10:07:00Z"`},
+			"2026-11-20T10:07:00Z", "2026-11-20T10:00:00Z"},
 		{"deprecatedLastTimestamp", map[string]string{"lastTimestamp": "", "firstTimestamp": "",
 			"deprecatedLastTimestamp": `"2026-11-20T10:04:00Z"`, "deprecatedFirstTimestamp": `"2026-11-20T10:01:00Z"`},
 			"2026-11-20T10:04:00Z", "2026-11-20T10:01:00Z"},
@@ -154,69 +166,119 @@ func TestClassification(t *testing.T) {
 		reason, typ, msg string
 		cat              Category
 		sev              Severity
+		kind             string // "" = Pod
 	}{
-		{"OOMKilled", "Warning", "Container app was OOMKilled", CategoryOOM, SeverityCritical},
-		{"OOMKilling", "Warning", "Memory cgroup out of memory: Killed process 1 (java)", CategoryOOM, SeverityCritical},
-		{"Failed", "Warning", "Container exited: OOMKilled", CategoryOOM, SeverityCritical},
-		{"BackOff", "Warning", "Back-off restarting failed container app", CategoryCrash, SeverityError},
-		{"CrashLoopBackOff", "Warning", "", CategoryCrash, SeverityError},
-		{"BackOff", "Normal", `Back-off pulling image "x"`, CategoryImage, SeverityError},
-		{"Failed", "Warning", `Failed to pull image "x": not found`, CategoryImage, SeverityError},
-		{"Failed", "Warning", "Error: ErrImagePull", CategoryImage, SeverityError},
-		{"Failed", "Warning", "Error: ImagePullBackOff", CategoryImage, SeverityError},
-		{"ErrImagePull", "Warning", "", CategoryImage, SeverityError},
-		{"ImagePullBackOff", "Warning", "", CategoryImage, SeverityError},
-		{"InspectFailed", "Warning", "", CategoryImage, SeverityError},
-		{"ErrImageNeverPull", "Warning", "", CategoryImage, SeverityError},
-		{"Failed", "Warning", "Error: failed to start container: exec: permission denied", CategoryCrash, SeverityError},
-		{"Failed", "Warning", `Error: secret "db" not found`, CategoryConfig, SeverityError},
-		{"Failed", "Warning", `Error: configmap "cfg" not found`, CategoryConfig, SeverityError},
-		{"Failed", "Warning", "Error: couldn't find key PASSWORD in Secret shop/db", CategoryConfig, SeverityError},
-		{"CreateContainerConfigError", "Warning", "", CategoryConfig, SeverityError},
-		{"FailedCreate", "Warning", `Error creating: secret "tok" not found`, CategoryConfig, SeverityError},
-		{"FailedCreate", "Warning", "Error creating: exceeded quota: compute", CategoryScaling, SeverityWarning},
-		{"FailedScheduling", "Warning", "0/3 nodes are available", CategoryScheduling, SeverityWarning},
-		{"Scheduled", "Normal", "Successfully assigned a/b to n", CategoryScheduling, SeverityInfo},
-		{"FailedMount", "Warning", `MountVolume.SetUp failed for volume "v" : configmap "c" not found`, CategoryConfig, SeverityError},
-		{"FailedMount", "Warning", "mount.nfs: Connection refused", CategoryStorage, SeverityError},
-		{"FailedAttachVolume", "Warning", "", CategoryStorage, SeverityError},
-		{"FailedMapVolume", "Warning", "", CategoryStorage, SeverityError},
-		{"VolumeResizeFailed", "Warning", "", CategoryStorage, SeverityError},
-		{"Unhealthy", "Warning", "Readiness probe failed: connect: connection refused", CategoryProbe, SeverityWarning},
-		{"Unhealthy", "Warning", "Liveness probe failed: HTTP probe failed with statuscode: 500", CategoryProbe, SeverityError},
-		{"Unhealthy", "Warning", "Startup probe failed: timeout", CategoryProbe, SeverityError},
-		{"Evicted", "Warning", "The node was low on resource: memory.", CategoryNode, SeverityError},
-		{"Evicting", "Normal", "", CategoryNode, SeverityError},
-		{"NodeNotReady", "Normal", "Node n status is now: NodeNotReady", CategoryNode, SeverityCritical},
-		{"NodeHasDiskPressure", "Normal", "", CategoryNode, SeverityError},
-		{"NodeHasMemoryPressure", "Normal", "", CategoryNode, SeverityError},
-		{"Rebooted", "Warning", "", CategoryNode, SeverityError},
-		{"NodeNotSchedulable", "Normal", "", CategoryNode, SeverityError},
-		{"NodeReady", "Normal", "", CategoryNode, SeverityInfo},
-		{"Killing", "Normal", "Container app failed liveness probe, will be restarted", CategoryCrash, SeverityWarning},
-		{"Killing", "Normal", "Stopping container app", CategoryOther, SeverityInfo},
-		{"DNSConfigForming", "Warning", "Nameserver limits were exceeded", CategoryNetwork, SeverityWarning},
-		{"NetworkNotReady", "Warning", "", CategoryNetwork, SeverityError},
-		{"FailedCreatePodSandBox", "Warning", "failed to setup network for sandbox: plugin type=calico", CategoryNetwork, SeverityError},
-		{"FailedCreatePodSandBox", "Warning", "failed to create containerd task", CategoryCrash, SeverityError},
-		{"FailedSync", "Warning", "dial tcp 10.0.0.1:443: connect: connection refused", CategoryNetwork, SeverityError},
-		{"FailedSync", "Warning", "dial tcp: connect: no route to host", CategoryNetwork, SeverityError},
-		{"ScalingReplicaSet", "Normal", "Scaled up replica set web-1 to 3", CategoryScaling, SeverityInfo},
-		{"SuccessfulRescale", "Normal", "New size: 5", CategoryScaling, SeverityInfo},
-		{"FailedGetScale", "Warning", "", CategoryScaling, SeverityWarning},
-		{"Pulled", "Normal", "", CategoryImage, SeverityInfo},
-		{"Created", "Normal", "", CategoryOther, SeverityInfo},
-		{"Started", "Normal", "", CategoryOther, SeverityInfo},
-		{"SomethingNew", "Warning", "", CategoryOther, SeverityWarning},
-		{"SomethingNew", "Normal", "", CategoryOther, SeverityInfo},
+		{"OOMKilled", "Warning", "Container app was OOMKilled", CategoryOOM, SeverityCritical, ""},
+		{"OOMKilling", "Warning", "Memory cgroup out of memory: Killed process 1 (java)", CategoryOOM, SeverityCritical, ""},
+		{"Failed", "Warning", "Container exited: OOMKilled", CategoryOOM, SeverityCritical, ""},
+		{"BackOff", "Warning", "Back-off restarting failed container app", CategoryCrash, SeverityError, ""},
+		{"CrashLoopBackOff", "Warning", "", CategoryCrash, SeverityError, ""},
+		{"BackOff", "Normal", `Back-off pulling image "x"`, CategoryImage, SeverityError, ""},
+		{"Failed", "Warning", `Failed to pull image "x": not found`, CategoryImage, SeverityError, ""},
+		{"Failed", "Warning", "Error: ErrImagePull", CategoryImage, SeverityError, ""},
+		{"Failed", "Warning", "Error: ImagePullBackOff", CategoryImage, SeverityError, ""},
+		{"ErrImagePull", "Warning", "", CategoryImage, SeverityError, ""},
+		{"ImagePullBackOff", "Warning", "", CategoryImage, SeverityError, ""},
+		{"InspectFailed", "Warning", "", CategoryImage, SeverityError, ""},
+		{"ErrImageNeverPull", "Warning", "", CategoryImage, SeverityError, ""},
+		{"Failed", "Warning", "Error: failed to start container: exec: permission denied", CategoryCrash, SeverityError, ""},
+		{"Failed", "Warning", `Error: secret "db" not found`, CategoryConfig, SeverityError, ""},
+		{"Failed", "Warning", `Error: configmap "cfg" not found`, CategoryConfig, SeverityError, ""},
+		{"Failed", "Warning", "Error: couldn't find key PASSWORD in Secret shop/db", CategoryConfig, SeverityError, ""},
+		{"CreateContainerConfigError", "Warning", "", CategoryConfig, SeverityError, ""},
+		{"FailedCreate", "Warning", `Error creating: secret "tok" not found`, CategoryConfig, SeverityError, ""},
+		{"FailedCreate", "Warning", "Error creating: exceeded quota: compute", CategoryScaling, SeverityWarning, ""},
+		{"FailedScheduling", "Warning", "0/3 nodes are available", CategoryScheduling, SeverityWarning, ""},
+		{"Scheduled", "Normal", "Successfully assigned a/b to n", CategoryScheduling, SeverityInfo, ""},
+		{"FailedMount", "Warning", `MountVolume.SetUp failed for volume "v" : configmap "c" not found`, CategoryConfig, SeverityError, ""},
+		{"FailedMount", "Warning", "mount.nfs: Connection refused", CategoryStorage, SeverityError, ""},
+		{"FailedAttachVolume", "Warning", "", CategoryStorage, SeverityError, ""},
+		{"FailedMapVolume", "Warning", "", CategoryStorage, SeverityError, ""},
+		{"VolumeResizeFailed", "Warning", "", CategoryStorage, SeverityError, ""},
+		{"Unhealthy", "Warning", "Readiness probe failed: connect: connection refused", CategoryProbe, SeverityWarning, ""},
+		{"Unhealthy", "Warning", "Liveness probe failed: HTTP probe failed with statuscode: 500", CategoryProbe, SeverityError, ""},
+		{"Unhealthy", "Warning", "Startup probe failed: timeout", CategoryProbe, SeverityError, ""},
+		{"Evicted", "Warning", "The node was low on resource: memory.", CategoryNode, SeverityError, ""},
+		{"Evicting", "Normal", "", CategoryNode, SeverityError, ""},
+		{"NodeNotReady", "Normal", "Node n status is now: NodeNotReady", CategoryNode, SeverityCritical, ""},
+		{"NodeHasDiskPressure", "Normal", "", CategoryNode, SeverityError, ""},
+		{"NodeHasInsufficientMemory", "Normal", "Node n status is now: NodeHasInsufficientMemory", CategoryNode, SeverityError, "Node"},
+		{"NodeHasInsufficientPID", "Normal", "", CategoryNode, SeverityError, "Node"},
+		{"InvalidDiskCapacity", "Warning", "invalid capacity 0 on image filesystem", CategoryNode, SeverityWarning, "Node"},
+		{"KernelOops", "Warning", "kernel: BUG: unable to handle kernel NULL pointer dereference at 0000000000000000", CategoryNode, SeverityError, "Node"},
+		{"TaskHung", "Warning", "task java:1234 blocked for more than 120 seconds.", CategoryNode, SeverityError, "Node"},
+		{"FilesystemIsReadOnly", "Warning", "Remounting filesystem read-only", CategoryNode, SeverityError, "Node"},
+		{"ContainerdUnhealthy", "Warning", "", CategoryNode, SeverityError, "Node"},
+		{"KubeletStart", "Normal", "Started Kubernetes kubelet.", CategoryNode, SeverityInfo, "Node"},
+		// Job failures are the Job's pods failing.
+		{"BackoffLimitExceeded", "Warning", "Job has reached the specified backoff limit", CategoryCrash, SeverityError, "Job"},
+		{"DeadlineExceeded", "Warning", "Job was active longer than specified deadline", CategoryCrash, SeverityError, "Job"},
+		{"PodFailurePolicy", "Warning", "Container main for pod ns/p failed with exit code 42 matching FailJob rule at index 0", CategoryCrash, SeverityError, "Job"},
+		{"MaxFailedIndexesExceeded", "Warning", "Job has exceeded the specified maximal number of failed indexes", CategoryCrash, SeverityError, "Job"},
+		{"DeadlineExceeded", "Warning", "Pod was active on the node longer than the specified deadline", CategoryCrash, SeverityError, ""},
+		// Node network setup, Normal in older releases.
+		{"CIDRAssignmentFailed", "Normal", "Node n status is now: CIDRAssignmentFailed", CategoryNetwork, SeverityError, "Node"},
+		{"CIDRNotAvailable", "Normal", "Node n status is now: CIDRNotAvailable", CategoryNetwork, SeverityError, "Node"},
+		{"FailedToCreateRoute", "Warning", "Could not create route", CategoryNetwork, SeverityError, "Node"},
+		{"UnAvailableLoadBalancer", "Warning", "There are no available nodes for LoadBalancer", CategoryNetwork, SeverityError, "Service"},
+		{"UpdatedLoadBalancer", "Normal", "Updated LoadBalancer with new IPs: [] -> [172.17.0.2]", CategoryNetwork, SeverityInfo, "Service"},
+		{"EnsuredLoadBalancer", "Normal", "Ensured load balancer", CategoryNetwork, SeverityInfo, "Service"},
+		// Controller bookkeeping: the reason alone does not say scaling.
+		{"SuccessfulCreate", "Normal", "Created pod: web-1-abcde", CategoryScaling, SeverityInfo, "ReplicaSet"},
+		{"SuccessfulDelete", "Normal", "Deleted pod: web-1-abcde", CategoryScaling, SeverityInfo, "ReplicaSet"},
+		{"SuccessfulCreate", "Normal", "create Pod db-0 in StatefulSet db successful", CategoryScaling, SeverityInfo, "StatefulSet"},
+		{"SuccessfulCreate", "Normal", "Created pod: oom-kill-job3-gbb89", CategoryOther, SeverityInfo, "Job"},
+		{"SuccessfulCreate", "Normal", "Created job backup-28930", CategoryOther, SeverityInfo, "CronJob"},
+		{"SuccessfulCreate", "Normal", "Created pod: fluent-bit-x7k2p", CategoryOther, SeverityInfo, "DaemonSet"},
+		{"SawCompletedJob", "Normal", "Saw completed job: backup-28930, status: Complete", CategoryOther, SeverityInfo, "CronJob"},
+		{"Completed", "Normal", "Job completed", CategoryOther, SeverityInfo, "Job"},
+		// The scheduler skipping a pod that is being deleted is no failure.
+		{"FailedScheduling", "Warning", "skip schedule deleting pod: default/web-1", CategoryScheduling, SeverityInfo, ""},
+		{"Rebooted", "Warning", "", CategoryNode, SeverityError, ""},
+		{"NodeNotSchedulable", "Normal", "", CategoryNode, SeverityError, ""},
+		{"NodeReady", "Normal", "", CategoryNode, SeverityInfo, ""},
+		{"Killing", "Normal", "Container app failed liveness probe, will be restarted", CategoryCrash, SeverityWarning, ""},
+		{"Killing", "Normal", "Stopping container app", CategoryOther, SeverityInfo, ""},
+		{"DNSConfigForming", "Warning", "Nameserver limits were exceeded", CategoryNetwork, SeverityWarning, ""},
+		{"NetworkNotReady", "Warning", "", CategoryNetwork, SeverityError, ""},
+		{"FailedCreatePodSandBox", "Warning", "failed to setup network for sandbox: plugin type=calico", CategoryNetwork, SeverityError, ""},
+		{"FailedCreatePodSandBox", "Warning", "failed to create containerd task", CategoryCrash, SeverityError, ""},
+		{"FailedSync", "Warning", "dial tcp 10.0.0.1:443: connect: connection refused", CategoryNetwork, SeverityError, ""},
+		{"FailedSync", "Warning", "dial tcp: connect: no route to host", CategoryNetwork, SeverityError, ""},
+		{"ScalingReplicaSet", "Normal", "Scaled up replica set web-1 to 3", CategoryScaling, SeverityInfo, ""},
+		{"SuccessfulRescale", "Normal", "New size: 5", CategoryScaling, SeverityInfo, ""},
+		{"FailedGetScale", "Warning", "", CategoryScaling, SeverityWarning, ""},
+		{"Pulled", "Normal", "", CategoryImage, SeverityInfo, ""},
+		{"Created", "Normal", "", CategoryOther, SeverityInfo, ""},
+		{"Started", "Normal", "", CategoryOther, SeverityInfo, ""},
+		{"SomethingNew", "Warning", "", CategoryOther, SeverityWarning, ""},
+		{"SomethingNew", "Normal", "", CategoryOther, SeverityInfo, ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.reason+"/"+tt.msg, func(t *testing.T) {
-			r := Classify(tt.reason, tt.typ, strings.ToLower(tt.msg))
+		kind := tt.kind
+		if kind == "" {
+			kind = "Pod"
+		}
+		t.Run(kind+"/"+tt.reason+"/"+tt.msg, func(t *testing.T) {
+			r := Classify(kind, tt.reason, tt.typ, strings.ToLower(tt.msg))
 			if r.Category != tt.cat || r.Severity != tt.sev {
-				t.Errorf("Classify(%q, %q, %q) = %s/%s (%s), want %s/%s", tt.reason, tt.typ, tt.msg, r.Category, r.Severity, r.Why, tt.cat, tt.sev)
+				t.Errorf("Classify(%q, %q, %q, %q) = %s/%s (%s), want %s/%s", kind, tt.reason, tt.typ, tt.msg, r.Category, r.Severity, r.Why, tt.cat, tt.sev)
 			}
 		})
+	}
+}
+
+// TestNetworkFailuresAsLogsSeeThem: every text a log signature reads as a
+// network failure (DNS, refused, unreachable) makes an event of an
+// otherwise unclassified reason NETWORK, Normal or Warning.
+func TestNetworkFailuresAsLogsSeeThem(t *testing.T) {
+	for _, p := range slices.Concat(netfail.DNS(), netfail.Refused(), netfail.Unreachable()) {
+		for _, typ := range []string{"Normal", "Warning"} {
+			msg := "sync failed: dial tcp 10.0.0.1:443: " + strings.ToUpper(p)
+			if r := Classify("Pod", "FailedSync", typ, strings.ToLower(msg)); r.Category != CategoryNetwork {
+				t.Errorf("%s event %q is %s/%s (%s), want NETWORK", typ, msg, r.Category, r.Severity, r.Why)
+			}
+		}
 	}
 }
 
@@ -225,7 +287,7 @@ func TestClassification(t *testing.T) {
 func TestRulesTable(t *testing.T) {
 	rs := Rules()
 	last := rs[len(rs)-1]
-	if len(last.Reasons) != 0 || last.Type != "" || len(last.MessageAny) != 0 || len(last.MessageAll) != 0 {
+	if len(last.Reasons) != 0 || len(last.Kinds) != 0 || last.Type != "" || len(last.MessageAny) != 0 || len(last.MessageAll) != 0 {
 		t.Fatalf("last rule %+v is not a catch-all", last)
 	}
 	valid := map[Category]bool{CategoryOOM: true, CategoryCrash: true, CategoryImage: true, CategoryScheduling: true,
@@ -275,6 +337,31 @@ func TestNodeAndSource(t *testing.T) {
 			"", Source{"deployment-controller", ""}, "shop"},
 		{"scheduler assignment", map[string]string{"source": `{"component":"default-scheduler"}`, "reason": `"Scheduled"`,
 			"type": `"Normal"`, "message": `"Successfully assigned shop/web-1 to node-7"`}, "node-7", Source{"default-scheduler", ""}, "shop"},
+		{"scheduler assignment as events.k8s.io note", map[string]string{"source": "", "message": "", "reason": `"Scheduled"`,
+			"reportingController": `"default-scheduler"`, "reportingInstance": `"default-scheduler-cp-1"`,
+			"note": `"Successfully assigned shop/web-1 to node-7"`}, "node-7", Source{"default-scheduler", ""}, "shop"},
+		{"scheduler assignment with spaces is not a node", map[string]string{"source": `{"component":"default-scheduler"}`, "reason": `"Scheduled"`,
+			"message": `"Successfully assigned shop/web-1 to the best node"`}, "", Source{"default-scheduler", ""}, "shop"},
+		{"preemption victim's node", map[string]string{"source": `{"component":"default-scheduler"}`, "reason": `"Preempted"`,
+			"message": `"Preempted by shop/batch-1 on node node-4"`}, "node-4", Source{"default-scheduler", ""}, "shop"},
+		{"preemption, pod uid form", map[string]string{"source": `{"component":"default-scheduler"}`, "reason": `"Preempted"`,
+			"message": `"Preempted by pod 2f1c on node node-4 (in kube-scheduler memory)."`}, "node-4", Source{"default-scheduler", ""}, "shop"},
+		{"node-problem-detector monitor", map[string]string{"source": `{"component":"kernel-monitor","host":"node-5"}`},
+			"node-5", Source{"kernel-monitor", "node-5"}, "shop"},
+		{"npd custom plugin monitor", map[string]string{"source": `{"component":"ntp-custom-plugin-monitor","host":"node-5"}`},
+			"node-5", Source{"ntp-custom-plugin-monitor", "node-5"}, "shop"},
+		{"kg-agent status event names the pod's node", map[string]string{"source": `{"component":"kg-agent","host":"node-6"}`, "reason": `"OOMKilled"`},
+			"node-6", Source{"kg-agent", "node-6"}, "shop"},
+		// Controllers set source.host to the host they run on; their objects
+		// do not run there (k3s deploy, helm-controller, service-lb).
+		{"k3s deploy controller's host is not the object's node", map[string]string{
+			"involvedObject": `{"kind":"Addon","namespace":"kube-system","name":"coredns"}`, "reason": `"ApplyingManifest"`,
+			"source": `{"component":"deploy","host":"server-0"}`}, "", Source{"deploy", "server-0"}, "kube-system"},
+		{"service-lb controller's host is not the Service's node", map[string]string{
+			"involvedObject": `{"kind":"Service","namespace":"kube-system","name":"traefik"}`, "reason": `"UpdatedLoadBalancer"`,
+			"source": `{"component":"service-lb-controller","host":"server-0"}`}, "", Source{"service-lb-controller", "server-0"}, "kube-system"},
+		{"controller's host on a pod is not the pod's node", map[string]string{"source": `{"component":"some-operator","host":"node-8"}`},
+			"", Source{"some-operator", "node-8"}, "shop"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +373,47 @@ func TestNodeAndSource(t *testing.T) {
 	}
 }
 
+// TestNamelessObject: an object reference with a kind and no name (client-go
+// leader election on an empty lock reference) is attached to the namespace
+// the event was recorded in.
+func TestNamelessObject(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields map[string]string
+		want   Object
+	}{
+		{"event's namespace", map[string]string{"involvedObject": `{"kind":"Endpoints","apiVersion":"v1"}`,
+			"metadata": `{"name":".17a3ba8b4aa36c81","namespace":"kube-system","uid":"u-1"}`},
+			Object{Kind: "Namespace", Name: "kube-system"}},
+		{"object's namespace first", map[string]string{"involvedObject": `{"kind":"Lease","namespace":"infra"}`,
+			"metadata": `{"namespace":"default","uid":"u-1"}`}, Object{Kind: "Namespace", Name: "infra"}},
+		{"default when none is given", map[string]string{"involvedObject": `{"kind":"Endpoints"}`,
+			"metadata": `{"uid":"u-1"}`}, Object{Kind: "Namespace", Name: "default"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := mustNormalize(t, "k", coreEvent(t, tt.fields))
+			if ev.Object != tt.want {
+				t.Errorf("object %+v, want %+v", ev.Object, tt.want)
+			}
+		})
+	}
+}
+
+func TestMessageLineBreakTrimmed(t *testing.T) {
+	for _, msg := range []string{`"probe failed: unknown\r\n"`, `"probe failed: unknown\n"`, `"probe failed: unknown\r\n\r\n"`} {
+		ev := mustNormalize(t, "k", coreEvent(t, map[string]string{"message": msg}))
+		if ev.Message != "probe failed: unknown" {
+			t.Errorf("message %s became %q", msg, ev.Message)
+		}
+	}
+	// Inner line breaks and other trailing space stay.
+	ev := mustNormalize(t, "k", coreEvent(t, map[string]string{"message": `"a\r\nb "`}))
+	if ev.Message != "a\r\nb " {
+		t.Errorf("message became %q", ev.Message)
+	}
+}
+
 func TestEventsV1(t *testing.T) {
 	raw := []byte(`{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"uid":"s-1"},
 		"eventTime":"2026-11-20T10:00:00.000000Z","series":{"count":5,"lastObservedTime":"2026-11-20T10:04:00Z"},
@@ -293,7 +421,9 @@ func TestEventsV1(t *testing.T) {
 		"reason":"FailedScheduling","regarding":{"kind":"Pod","namespace":"shop","name":"web-1","uid":"p-1"},
 		"note":"0/3 nodes are available: 3 Insufficient cpu.","type":"Warning"}`)
 	ev := mustNormalize(t, "k", raw)
-	want := Event{EventID: EventID("s-1", 5), Timestamp: "2026-11-20T10:00:00Z", FirstTimestamp: "2026-11-20T10:00:00Z",
+	// The fifth occurrence is dated when it was last observed; the series
+	// began at eventTime.
+	want := Event{EventID: EventID("s-1", 5), Timestamp: "2026-11-20T10:04:00Z", FirstTimestamp: "2026-11-20T10:00:00Z",
 		Count: 5, Reason: "FailedScheduling", Message: "0/3 nodes are available: 3 Insufficient cpu.", Type: "Warning",
 		Severity: SeverityWarning, Category: CategoryScheduling, Object: Object{"Pod", "shop", "web-1", "p-1"},
 		Source: Source{Component: "default-scheduler"}}
@@ -322,7 +452,7 @@ func TestBadInputs(t *testing.T) {
 		{"trailing data", append(coreEvent(t, nil), " {}"...), "invalid JSON at offset"},
 		{"missing object", coreEvent(t, map[string]string{"involvedObject": ""}), "event has neither involvedObject nor regarding"},
 		{"object without kind", coreEvent(t, map[string]string{"involvedObject": `{"name":"web-1"}`}), "event's involvedObject has no kind"},
-		{"object without name", coreEvent(t, map[string]string{"involvedObject": `{"kind":"Pod"}`}), "event's involvedObject has no name"},
+		{"empty object", coreEvent(t, map[string]string{"involvedObject": `{}`}), "event's involvedObject has no kind"},
 		{"object not an object", coreEvent(t, map[string]string{"involvedObject": `"web-1"`}), "field involvedObject must be an object, got JSON string"},
 		{"nested wrong type", coreEvent(t, map[string]string{"involvedObject": `{"kind":5,"name":"web-1"}`}), "field involvedObject.kind must be a string, got JSON number (offset "},
 		{"missing reason", coreEvent(t, map[string]string{"reason": ""}), "event has no reason"},

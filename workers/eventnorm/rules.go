@@ -3,6 +3,8 @@ package eventnorm
 import (
 	"slices"
 	"strings"
+
+	"github.com/kgrca/kgplane/internal/netfail"
 )
 
 // Severity is the normalized severity of an event or log.
@@ -41,6 +43,10 @@ type Rule struct {
 	// Reasons: the event's reason is one of these (exact, case-sensitive, as
 	// Kubernetes components emit them). Empty: any reason.
 	Reasons []string
+	// Kinds: the kind of the event's object is one of these. Empty: any
+	// kind. Controllers reuse reasons (SuccessfulCreate is a ReplicaSet
+	// reaching its replicas or a Job starting its pod).
+	Kinds []string
 	// Type: the event's type ("Normal" or "Warning"). Empty: any type.
 	Type string
 	// MessageAny: the lower-cased message contains at least one of these.
@@ -100,8 +106,17 @@ var rules = []Rule{
 		Category: CategoryCrash, Severity: SeverityWarning, Why: "container restarted after a failed probe"},
 	{Reasons: []string{"Killing"}, Category: CategoryOther, Severity: SeverityInfo,
 		Why: "container stopped (delete, rollout, scale-down)"},
+	// A failed Job (the job controller's failure reasons) is its pods
+	// failing, as a crash loop is for a Deployment. DeadlineExceeded is also
+	// the kubelet killing a pod past activeDeadlineSeconds.
+	{Reasons: []string{"BackoffLimitExceeded", "DeadlineExceeded", "PodFailurePolicy", "MaxFailedIndexesExceeded", "FailedIndexes"},
+		Category: CategoryCrash, Severity: SeverityError,
+		Why: "Job failed: too many failed pods, past its deadline, or a pod failure policy said so"},
 
-	// Scheduling.
+	// Scheduling. The scheduler reports a pod being deleted as
+	// FailedScheduling too; nothing failed.
+	{Reasons: []string{"FailedScheduling"}, MessageAny: []string{"skip schedule deleting pod"},
+		Category: CategoryScheduling, Severity: SeverityInfo, Why: "not a failure: the pod is being deleted, the scheduler skips it"},
 	{Reasons: []string{"FailedScheduling"}, Category: CategoryScheduling, Severity: SeverityWarning,
 		Why: "no node fits the pod"},
 	{Reasons: []string{"Preempted", "Preempting"}, Category: CategoryScheduling, Severity: SeverityWarning,
@@ -125,13 +140,24 @@ var rules = []Rule{
 	// Nodes and resource pressure.
 	{Reasons: []string{"NodeNotReady"}, Category: CategoryNode, Severity: SeverityCritical,
 		Why: "node stopped reporting Ready: its pods will be evicted"},
-	{Reasons: []string{"NodeHasDiskPressure", "NodeHasMemoryPressure", "NodeHasPIDPressure", "EvictionThresholdMet",
-		"Rebooted", "NodeNotSchedulable", "FreeDiskSpaceFailed", "ImageGCFailed", "KubeletHasDiskPressure"},
-		Category: CategoryNode, Severity: SeverityError, Why: "node under resource pressure, rebooted or cordoned"},
+	// The kubelet's node status events (Normal, whatever the condition).
+	{Reasons: []string{"NodeHasDiskPressure", "NodeHasInsufficientMemory", "NodeHasInsufficientPID", "EvictionThresholdMet",
+		"Rebooted", "NodeNotSchedulable", "FreeDiskSpaceFailed", "ImageGCFailed", "KubeletSetupFailed",
+		"FailedNodeAllocatableEnforcement"},
+		Category: CategoryNode, Severity: SeverityError, Why: "node under resource pressure, rebooted or cordoned; kubelet cannot manage it"},
+	// node-problem-detector's default monitors (kernel, docker, systemd,
+	// health-checker, NTP): problems of the node under the pods.
+	{Reasons: []string{"KernelOops", "TaskHung", "DockerHung", "FilesystemIsReadOnly", "Ext4Error", "IOError",
+		"MemoryReadError", "XfsHasShutdown", "CorruptDockerImage", "CorruptDockerOverlay2", "FrequentKubeletRestart",
+		"FrequentDockerRestart", "FrequentContainerdRestart", "KubeletUnhealthy", "ContainerdUnhealthy", "NTPIsDown"},
+		Category: CategoryNode, Severity: SeverityError, Why: "node-problem-detector: kernel, filesystem, hardware or runtime fault"},
+	{Reasons: []string{"Ext4Warning", "UnregisterNetDevice", "InvalidDiskCapacity"},
+		Category: CategoryNode, Severity: SeverityWarning, Why: "node-problem-detector or kubelet warning about the node"},
 	{Reasons: []string{"Evicted", "Evicting", "EvictedByVPA", "TaintManagerEviction"},
 		Category: CategoryNode, Severity: SeverityError, Why: "pod evicted from its node"},
 	{Reasons: []string{"NodeReady", "NodeSchedulable", "NodeHasSufficientMemory", "NodeHasNoDiskPressure",
-		"NodeHasSufficientPID", "RegisteredNode", "Starting", "NodeAllocatableEnforced"},
+		"NodeHasSufficientPID", "RegisteredNode", "Starting", "NodeAllocatableEnforced", "KubeletStart",
+		"DockerStart", "ContainerdStart"},
 		Category: CategoryNode, Severity: SeverityInfo, Why: "node lifecycle progress or recovery"},
 
 	// Network.
@@ -139,8 +165,16 @@ var rules = []Rule{
 		Category: CategoryNetwork, Severity: SeverityError, Why: "pod sandbox network (CNI) setup failed"},
 	{Reasons: []string{"FailedCreatePodSandBox", "SandboxChanged"}, Category: CategoryCrash, Severity: SeverityError,
 		Why: "pod sandbox cannot be created"},
-	{Reasons: []string{"NetworkNotReady", "FailedToCreateEndpoint", "FailedToUpdateEndpoint", "SyncLoadBalancerFailed"},
+	{Reasons: []string{"NetworkNotReady", "FailedToCreateEndpoint", "FailedToUpdateEndpoint", "SyncLoadBalancerFailed",
+		"UnAvailableLoadBalancer"},
 		Category: CategoryNetwork, Severity: SeverityError, Why: "pod or service networking unavailable"},
+	// Node network setup (node IPAM and route controllers report it on the
+	// Node, as Normal in older releases): the node's pods get no network.
+	{Reasons: []string{"CIDRAssignmentFailed", "CIDRNotAvailable", "FailedToCreateRoute"},
+		Category: CategoryNetwork, Severity: SeverityError, Why: "node has no pod CIDR or route: its pods get no network"},
+	{Reasons: []string{"EnsuringLoadBalancer", "EnsuredLoadBalancer", "UpdatedLoadBalancer", "DeletingLoadBalancer",
+		"DeletedLoadBalancer"},
+		Category: CategoryNetwork, Severity: SeverityInfo, Why: "service load balancer lifecycle progress"},
 	{Reasons: []string{"DNSConfigForming"}, Category: CategoryNetwork, Severity: SeverityWarning,
 		Why: "resolv.conf limits exceeded: some nameservers/search domains dropped"},
 
@@ -148,14 +182,22 @@ var rules = []Rule{
 	{Reasons: []string{"FailedGetScale", "FailedGetResourceMetric", "FailedComputeMetricsReplicas",
 		"FailedRescale", "FailedGetExternalMetric", "NotTriggerScaleUp", "FailedCreate", "FailedDelete"},
 		Category: CategoryScaling, Severity: SeverityWarning, Why: "controller or autoscaler cannot reach the desired replicas"},
-	{Reasons: []string{"ScalingReplicaSet", "SuccessfulRescale", "SuccessfulCreate", "SuccessfulDelete",
-		"TriggeredScaleUp", "ScaleDown"},
+	{Reasons: []string{"ScalingReplicaSet", "SuccessfulRescale", "TriggeredScaleUp", "ScaleDown"},
 		Category: CategoryScaling, Severity: SeverityInfo, Why: "replica count changed"},
+	{Reasons: []string{"SuccessfulCreate", "SuccessfulDelete"}, Kinds: []string{"ReplicaSet", "ReplicationController", "StatefulSet"},
+		Category: CategoryScaling, Severity: SeverityInfo, Why: "a replica controller created or deleted a pod to reach its replica count"},
+	// The same reasons from a Job, CronJob or DaemonSet are bookkeeping: a
+	// Job starts its pod, a CronJob its Job, a DaemonSet a pod per node.
+	{Reasons: []string{"SuccessfulCreate", "SuccessfulDelete", "Completed", "SawCompletedJob"},
+		Category: CategoryOther, Severity: SeverityInfo, Why: "controller bookkeeping: a Job, CronJob or DaemonSet ran or completed its work"},
 
 	// Message-only network rules come after every reason rule, so that a
-	// probe or mount failure that says "connection refused" keeps its own class.
-	{MessageAny: []string{"connection refused", "no route to host", "network is unreachable"},
-		Category: CategoryNetwork, Severity: SeverityError, Why: "any event whose message reports a network failure"},
+	// probe or mount failure that says "connection refused" keeps its own
+	// class. The texts are the log signatures' (internal/netfail), so a
+	// failure is NETWORK in an event when it has a network signature in a log.
+	{MessageAny: slices.Concat(netfail.Refused(), netfail.Unreachable(), netfail.DNS()),
+		Category: CategoryNetwork, Severity: SeverityError,
+		Why: "any event whose message reports a network failure: refused, unreachable, name resolution (the log signatures' texts)"},
 
 	// Fallbacks: the table is total.
 	{Type: "Warning", Category: CategoryOther, Severity: SeverityWarning, Why: "any other Warning event"},
@@ -165,11 +207,12 @@ var rules = []Rule{
 // Rules returns a copy of the classification table, in evaluation order.
 func Rules() []Rule { return slices.Clone(rules) }
 
-// Classify returns the first rule of the table that matches. lowerMsg must be
-// strings.ToLower(message); it is passed in so the caller lowers it once.
-func Classify(reason, typ, lowerMsg string) Rule {
+// Classify returns the first rule of the table that matches an event about
+// an object of kind. lowerMsg must be strings.ToLower(message); it is passed
+// in so the caller lowers it once.
+func Classify(kind, reason, typ, lowerMsg string) Rule {
 	for i := range rules {
-		if rules[i].matches(reason, typ, lowerMsg) {
+		if rules[i].matches(kind, reason, typ, lowerMsg) {
 			return rules[i]
 		}
 	}
@@ -177,11 +220,14 @@ func Classify(reason, typ, lowerMsg string) Rule {
 	return rules[len(rules)-1]
 }
 
-func (r *Rule) matches(reason, typ, lowerMsg string) bool {
+func (r *Rule) matches(kind, reason, typ, lowerMsg string) bool {
 	if r.Type != "" && r.Type != typ {
 		return false
 	}
 	if len(r.Reasons) > 0 && !slices.Contains(r.Reasons, reason) {
+		return false
+	}
+	if len(r.Kinds) > 0 && !slices.Contains(r.Kinds, kind) {
 		return false
 	}
 	if len(r.MessageAny) > 0 {

@@ -257,7 +257,7 @@ func logCategory(signature string) string {
 	switch signature {
 	case "OOM":
 		return "OOM"
-	case "CONNECTION_REFUSED", "DNS", "TIMEOUT":
+	case "CONNECTION_REFUSED", "DNS", "TIMEOUT", "NETWORK_UNREACHABLE":
 		return "NETWORK"
 	case "PANIC", "CRASH", "EXCEPTION":
 		return "CRASH"

@@ -213,3 +213,14 @@ func fuzzCheck(t *testing.T, rec kafkaio.Record) {
 		t.Fatal("no error and no row")
 	}
 }
+
+// TestLogCategory: a log's category follows its signature's family, the
+// normalizer's NETWORK_UNREACHABLE included.
+func TestLogCategory(t *testing.T) {
+	for sig, want := range map[string]string{"OOM": "OOM", "CONNECTION_REFUSED": "NETWORK", "DNS": "NETWORK", "TIMEOUT": "NETWORK",
+		"NETWORK_UNREACHABLE": "NETWORK", "PANIC": "CRASH", "CRASH": "CRASH", "EXCEPTION": "CRASH", "": "OTHER"} {
+		if got := logCategory(sig); got != want {
+			t.Errorf("logCategory(%q) = %q, want %q", sig, got, want)
+		}
+	}
+}

@@ -16,6 +16,9 @@ func FuzzLogNormalize(f *testing.F) {
 	}
 	f.Add("", []byte(`{"log":"x","time":1,"kubernetes":{"pod_name":"a","namespace_name":"b"}}`))
 	f.Add("k", []byte(`{"message":"Traceback (most recent call last):\n","timestamp":"2026-01-01T00:00:00Z","kubernetes":{"pod_name":"a","pod_namespace":"b"}}`))
+	// Fluent Bit Merge_Log On + Keep_Log Off, and a line parsed into an object.
+	f.Add("k", []byte(`{"time":"2026-01-01T00:00:00Z","LEVEL":"warn","a<&>":{"b":[1,2.5e3]},"kubernetes":{"pod_name":"a","namespace_name":"b"}}`))
+	f.Add("k", []byte(`{"message":{"msg":"x","error":{"message":"y"}},"timestamp":1,"kubernetes":{"pod_name":"a","pod_namespace":"b"}}`))
 	const marker = len("…[truncated 1048576 bytes]")
 	f.Fuzz(func(t *testing.T, keyID string, raw []byte) {
 		id, out, err := Normalize(keyID, raw)

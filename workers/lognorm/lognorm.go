@@ -49,8 +49,21 @@ type Log struct {
 type rawLog struct {
 	Message *string `json:"message"` // Vector
 	Log     *string `json:"log"`     // Fluent Bit
-	Msg     *string `json:"msg"`     // Fluent Bit Merge_Log without Keep_Log
+	logMeta
+}
 
+// rawLogParsed is rawLog for a record whose message or log is not a
+// string: a shipper parsed the line into an object (a Vector remap with
+// parse_json). Decoded only then, so the common record is decoded once,
+// straight into strings.
+type rawLogParsed struct {
+	Message json.RawMessage `json:"message"`
+	Log     json.RawMessage `json:"log"`
+	logMeta
+}
+
+// logMeta is the rest of a record: times, levels, Kubernetes metadata.
+type logMeta struct {
 	Timestamp   json.RawMessage `json:"timestamp"`  // Vector
 	Time        json.RawMessage `json:"time"`       // Fluent Bit docker/cri parsers
 	AtTimestamp json.RawMessage `json:"@timestamp"` // Fluent Bit outputs' Timestamp_Key/json_date_key
@@ -62,6 +75,8 @@ type rawLog struct {
 	Lvl      json.RawMessage `json:"lvl"`
 
 	Kubernetes *k8sMeta `json:"kubernetes"`
+	// Fluent Bit's Namespace_labels map: only the namespace, no pod.
+	KubernetesNamespace json.RawMessage `json:"kubernetes_namespace"`
 }
 
 type k8sMeta struct {
@@ -96,32 +111,22 @@ func NormalizeLog(keyID string, raw []byte) (Log, error) {
 	if len(raw) > MaxInputBytes {
 		return Log{}, fmt.Errorf("log record is %d bytes, over the %d-byte limit", len(raw), MaxInputBytes)
 	}
-	var in rawLog
-	if err := decodeLog(raw, &in); err != nil {
+	text, in, err := decodeRecord(raw)
+	if err != nil {
 		return Log{}, err
 	}
-	return normalize(keyID, &in)
+	return normalize(keyID, text, in)
 }
 
-func normalize(keyID string, in *rawLog) (Log, error) {
+// normalize turns the record's line (text) and the rest of it into a Log.
+func normalize(keyID, text string, in *logMeta) (Log, error) {
 	var l Log
-
-	var text string
-	switch {
-	case in.Message != nil:
-		text = *in.Message
-	case in.Log != nil:
-		text = *in.Log
-	case in.Msg != nil:
-		text = *in.Msg
-	default:
-		return l, fmt.Errorf("log record has no message (Vector), log (Fluent Bit) or msg field")
-	}
-	// Docker's json-file driver keeps the line's newline.
-	text = strings.TrimRight(text, "\r\n")
 
 	k := in.Kubernetes
 	if k == nil {
+		if present(in.KubernetesNamespace) {
+			return l, fmt.Errorf("log record has only kubernetes_namespace, no kubernetes pod metadata: a log must name its pod (Fluent Bit kubernetes filter)")
+		}
 		return l, fmt.Errorf("log record has no kubernetes metadata (Vector kubernetes_logs / Fluent Bit kubernetes filter)")
 	}
 	l.Namespace = firstNonEmpty(k.PodNamespace, k.NamespaceName)
@@ -167,7 +172,7 @@ func normalize(keyID string, in *rawLog) (Log, error) {
 		message, stack = splitStackTrace(text)
 	}
 	if !structured {
-		sev = severityFromText(firstLine(text))
+		sev = severityFromText(firstLine(message))
 		if stack != "" && sev.rank() < SeverityError.rank() {
 			// An unstructured record carrying a stack trace is an error
 			// report even when its first line says nothing.

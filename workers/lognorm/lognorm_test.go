@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kgrca/kgplane/internal/netfail"
 )
 
 const vectorK8s = `{"pod_name":"web-1","pod_namespace":"shop","pod_uid":"p-1","container_name":"app","pod_node_name":"node-1","pod_labels":{"app":"web"}}`
@@ -51,13 +53,52 @@ func TestShipperFormats(t *testing.T) {
 		{"fluent bit date epoch_ms", `{"log":"hello","date":1795168800500,"kubernetes":` + fluentK8s + `}`},
 		{"time wins over @timestamp", `{"log":"hello","time":"2026-11-20T10:00:00.5Z","@timestamp":1.5,"kubernetes":` + fluentK8s + `}`},
 		{"offset converted to UTC", `{"log":"hello","time":"2026-11-20T11:00:00.5+01:00","kubernetes":` + fluentK8s + `}`},
-		{"fluent bit merge_log without keep_log", `{"msg":"hello","time":"2026-11-20T10:00:00.5Z","kubernetes":` + fluentK8s + `}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := mustNormalize(t, []byte(tt.raw))
 			if got != want {
 				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestParsedLines: a line the shipper already parsed into an object (Vector
+// remap with parse_json, Fluent Bit Merge_Log) is the application's JSON log.
+func TestParsedLines(t *testing.T) {
+	const ts = `"time":"2026-11-20T10:00:00.5Z"`
+	tests := []struct {
+		name, raw, text, msg string
+		sev                  Severity
+	}{
+		// Fluent Bit Merge_Log On + Keep_Log Off: the app's fields at the top
+		// level, no log; the shipper's own fields are not the app's.
+		{"keep_log off, no msg field", `{"stream":"stdout",` + ts + `,"message_id":1,"word":"eagers","kubernetes":` + fluentK8s + `}`,
+			`{"message_id":1,"word":"eagers"}`, `{"message_id":1,"word":"eagers"}`, SeverityInfo},
+		{"keep_log off, msg, level and error", `{` + ts + `,"_p":"F","logtag":"F","level":"error","msg":"lost broker","error":"EOF","kubernetes":` + fluentK8s + `}`,
+			`{"level":"error","msg":"lost broker","error":"EOF"}`, "lost broker: EOF", SeverityError},
+		{"keep_log off, app fields keep their order and spelling", `{"z":{"b": [1, 2]},` + ts + `,"Stream":"stdout","a<b":"x&y","kubernetes":` + fluentK8s + `,"@timestamp":1.5}`,
+			`{"z":{"b":[1,2]},"a<b":"x&y"}`, `{"z":{"b":[1,2]},"a<b":"x&y"}`, SeverityInfo},
+		{"keep_log off, null message is absent", `{"message":null,` + ts + `,"lvl":"warn","msg":"slow","kubernetes":` + fluentK8s + `}`,
+			`{"lvl":"warn","msg":"slow"}`, "slow", SeverityWarning},
+		// Vector: message parsed into an object by a remap.
+		{"vector message object", `{"message":{"level":"warn","msg":"queue full","depth": 9},"timestamp":"2026-11-20T10:00:00.5Z","kubernetes":` + vectorK8s + `}`,
+			`{"level":"warn","msg":"queue full","depth":9}`, "queue full", SeverityWarning},
+		{"vector message object without msg", `{"message":{"event_type":"closed_connection","duration":30124},"timestamp":"2026-11-20T10:00:00.5Z","kubernetes":` + vectorK8s + `}`,
+			`{"event_type":"closed_connection","duration":30124}`, `{"event_type":"closed_connection","duration":30124}`, SeverityInfo},
+		{"fluent bit log object", `{"log":{"severity":"ERROR","message":"disk full"},` + ts + `,"kubernetes":` + fluentK8s + `}`,
+			`{"severity":"ERROR","message":"disk full"}`, "disk full", SeverityError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := mustNormalize(t, []byte(tt.raw))
+			if l.Message != tt.msg || l.Severity != tt.sev {
+				t.Errorf("message %q severity %s; want %q %s", l.Message, l.Severity, tt.msg, tt.sev)
+			}
+			// The id covers the line as the application wrote it.
+			if want := LogID("key-1", "2026-11-20T10:00:00.5Z", tt.text); l.LogID != want {
+				t.Errorf("id %s, want the id of the text %s", l.LogID, tt.text)
 			}
 		})
 	}
@@ -84,6 +125,7 @@ func TestSeverity(t *testing.T) {
 		{"nginx [error]", vectorRecord(t, "2026/11/20 10:00:00 [error] 7#7: connect() failed"), SeverityError},
 		{"only first line counts", vectorRecord(t, "all good\nERROR later line"), SeverityInfo},
 		{"trace bumps text severity", vectorRecord(t, "request failed\n\tat a.B.c(B.java:1)"), SeverityError},
+		{"glued go panic is critical", vectorRecord(t, "INFO GET /a\npanic: boom\n\ngoroutine 7 [running]:\nmain.f()"), SeverityCritical},
 		{"json level", vectorRecord(t, `{"level":"error","msg":"x"}`), SeverityError},
 		{"json severity", vectorRecord(t, `{"severity":"WARNING","message":"x"}`), SeverityWarning},
 		{"json lvl", vectorRecord(t, `{"lvl":"crit","msg":"x"}`), SeverityCritical},
@@ -149,6 +191,14 @@ func TestSignature(t *testing.T) {
 		{"java.net.UnknownHostException: db", SignatureDNS},
 		{"dial tcp 10.0.0.1:5432: connect: connection refused", SignatureConnectionRefused},
 		{"Error: connect ECONNREFUSED 127.0.0.1:6379", SignatureConnectionRefused},
+		{`F1015 11:01:46.499073       1 main.go:39] error getting server version: Get "https://10.96.0.1:443/version?timeout=32s": dial tcp 10.96.0.1:443: connect: network is unreachable`, SignatureNetworkUnreachable},
+		{"dial tcp 10.244.1.7:5432: connect: no route to host", SignatureNetworkUnreachable},
+		{"java.net.NoRouteToHostException: No route to host (Host unreachable)", SignatureNetworkUnreachable},
+		{"OSError: [Errno 101] Network is unreachable", SignatureNetworkUnreachable},
+		{"Error: connect EHOSTUNREACH 10.0.0.9:443", SignatureNetworkUnreachable},
+		{"connect ENETUNREACH 2001:db8::1:443 - Local (:::0)", SignatureNetworkUnreachable},
+		// A name that does not resolve is DNS, even when the dial then fails.
+		{"dial tcp: lookup db on 10.96.0.10:53: no such host; no route to host", SignatureDNS},
 		{"java.net.SocketTimeoutException: Read timed out", SignatureTimeout},
 		{"context deadline exceeded", SignatureTimeout},
 		{"read tcp 10.0.0.1:1->10.0.0.2:2: i/o timeout", SignatureTimeout},
@@ -160,6 +210,19 @@ func TestSignature(t *testing.T) {
 	for _, tt := range tests {
 		if got := DetectSignature(strings.ToLower(tt.text)); got != tt.want {
 			t.Errorf("DetectSignature(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}
+
+// TestNetworkSignaturesShareEventTexts: each network failure text of
+// internal/netfail (which eventnorm classifies NETWORK too) has its signature.
+func TestNetworkSignaturesShareEventTexts(t *testing.T) {
+	for sig, patterns := range map[Signature][]string{SignatureDNS: netfail.DNS(), SignatureConnectionRefused: netfail.Refused(),
+		SignatureNetworkUnreachable: netfail.Unreachable()} {
+		for _, p := range patterns {
+			if got := DetectSignature("request failed: " + p); got != sig {
+				t.Errorf("%q: signature %q, want %q", p, got, sig)
+			}
 		}
 	}
 }
@@ -181,6 +244,13 @@ func TestStackTraceSplit(t *testing.T) {
 		{"python multi-line exception message", "Traceback (most recent call last):\n  File \"a.py\", line 1\nOperationalError: refused\n\tIs the server running?",
 			"OperationalError: refused", "Traceback (most recent call last):\n  File \"a.py\", line 1\nOperationalError: refused\n\tIs the server running?"},
 		{"node", "TypeError: x\n    at f (/app/a.js:1:2)", "TypeError: x", "    at f (/app/a.js:1:2)"},
+		// A Go crash the shipper glued to the line before it: the runtime
+		// wrote it on its own, its panic line is the headline.
+		{"go panic after a log line", "2026-11-20T10:00:11Z INFO GET /a\npanic: boom\n\ngoroutine 7 [running]:\nmain.f()\n\t/a.go:3 +0x1",
+			"panic: boom", "2026-11-20T10:00:11Z INFO GET /a\npanic: boom\n\ngoroutine 7 [running]:\nmain.f()\n\t/a.go:3 +0x1"},
+		{"go fatal error after a log line", "ts=1 msg=start\nfatal error: concurrent map writes\n\ngoroutine 9 [running]:\nruntime.throw()",
+			"fatal error: concurrent map writes", "ts=1 msg=start\nfatal error: concurrent map writes\n\ngoroutine 9 [running]:\nruntime.throw()"},
+		{"panic line without a dump is not a Go crash", "ERROR x\npanic: y\n\tat a.B.c(B.java:1)", "ERROR x", "panic: y\n\tat a.B.c(B.java:1)"},
 		{"multi-line without trace", "config:\n  a: 1\n  at: 2", "config:\n  a: 1\n  at: 2", ""},
 		{"single line mentioning a frame", "\tat a.B.c(B.java:12)", "\tat a.B.c(B.java:12)", ""},
 	}
@@ -312,10 +382,11 @@ func TestBadInputs(t *testing.T) {
 		{"JSON array", "log record must be a JSON object, got array", []byte(`[{"message":"x"}]`)},
 		{"JSON null", "log record must be a JSON object, got null", []byte(`null`)},
 		{"JSON string", "log record must be a JSON object, got string", []byte(`"hello"`)},
-		{"message number", "field message must be a string, got JSON number", []byte(`{"message":1,"timestamp":"2026-11-20T10:00:00Z","kubernetes":` + vectorK8s + `}`)},
-		{"log object", "field log must be a string, got JSON object", []byte(`{"log":{"a":1},"time":"2026-11-20T10:00:00Z","kubernetes":` + fluentK8s + `}`)},
-		{"no message", "log record has no message (Vector), log (Fluent Bit) or msg field", []byte(`{"timestamp":"2026-11-20T10:00:00Z","kubernetes":` + vectorK8s + `}`)},
+		{"message number", "field message must be a string or an object, got JSON number", []byte(`{"message":1,"timestamp":"2026-11-20T10:00:00Z","kubernetes":` + vectorK8s + `}`)},
+		{"log array", "field log must be a string or an object, got JSON array", []byte(`{"log":["a"],"time":"2026-11-20T10:00:00Z","kubernetes":` + fluentK8s + `}`)},
+		{"no message", "log record has no message (Vector), no log (Fluent Bit) and no application fields", []byte(`{"timestamp":"2026-11-20T10:00:00Z","stream":"stdout","kubernetes":` + vectorK8s + `}`)},
 		{"no kubernetes", "log record has no kubernetes metadata", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z"}`)},
+		{"only namespace metadata", "log record has only kubernetes_namespace, no kubernetes pod metadata", []byte(`{"log":"x","time":"2026-11-20T10:00:00Z","kubernetes_namespace":{"name":"test"}}`)},
 		{"kubernetes field wrong type", "field kubernetes.pod_name must be a string, got JSON number (offset ", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":{"pod_name":7}}`)},
 		{"kubernetes string", "field kubernetes must be an object, got JSON string", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":"web-1"}`)},
 		{"no namespace", "log record has no kubernetes.pod_namespace (Vector) or kubernetes.namespace_name (Fluent Bit)", []byte(`{"message":"x","timestamp":"2026-11-20T10:00:00Z","kubernetes":{"pod_name":"a"}}`)},
@@ -354,6 +425,21 @@ func TestOutputIsCompactFixedOrder(t *testing.T) {
 		`"namespace":"shop","pod":"web-1","container":"app","node":"node-1","pod_uid":"p-1","signature":"CONNECTION_REFUSED"}`
 	if string(out) != want {
 		t.Fatalf("got  %s\nwant %s", out, want)
+	}
+}
+
+// TestSignatureGuards: a guard never changes a result: every pattern of
+// its rule contains one of the guard's strings.
+func TestSignatureGuards(t *testing.T) {
+	for i, r := range SignatureRules() {
+		if len(r.Guard) == 0 {
+			continue
+		}
+		for _, p := range append(append([]string{}, r.Any...), r.All...) {
+			if !containsAny(p, r.Guard) {
+				t.Errorf("rule %d (%s): pattern %q contains none of its guard %q", i, r.Signature, p, r.Guard)
+			}
+		}
 	}
 }
 

@@ -1,24 +1,162 @@
 package lognorm
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kgrca/kgplane/internal/jsondecode"
 )
+
+// decodeRecord decodes a shipper record into its line and the rest. The
+// line is message (Vector) or log (Fluent Bit) as a string, or as compact
+// JSON when the shipper parsed the line into an object; without either, the
+// application's fields that Fluent Bit's Merge_Log On + Keep_Log Off put at
+// the top level, as one JSON object.
+func decodeRecord(raw []byte) (string, *logMeta, error) {
+	var in rawLog
+	if err := decodeLog(raw, &in); err != nil {
+		// (fe is declared here: taking its address makes it escape, which
+		// costs an allocation only on this path.)
+		var fe *jsondecode.FieldError
+		if errors.As(err, &fe) && (strings.EqualFold(fe.Field, "message") || strings.EqualFold(fe.Field, "log")) {
+			return decodeParsedRecord(raw)
+		}
+		return "", nil, err
+	}
+	switch {
+	case in.Message != nil:
+		return trimLineBreak(*in.Message), &in.logMeta, nil
+	case in.Log != nil:
+		return trimLineBreak(*in.Log), &in.logMeta, nil
+	}
+	app, err := appFields(raw)
+	if err != nil {
+		return "", nil, err
+	}
+	if app == "" {
+		return "", nil, fmt.Errorf("log record has no message (Vector), no log (Fluent Bit) and no application fields (Fluent Bit Merge_Log with Keep_Log Off)")
+	}
+	return app, &in.logMeta, nil
+}
+
+// decodeParsedRecord decodes a record whose message or log is not a string.
+func decodeParsedRecord(raw []byte) (string, *logMeta, error) {
+	var in rawLogParsed
+	if err := decodeLog(raw, &in); err != nil {
+		return "", nil, err
+	}
+	for _, f := range [...]struct {
+		name string
+		raw  json.RawMessage
+	}{{"message", in.Message}, {"log", in.Log}} {
+		if !present(f.raw) {
+			continue
+		}
+		switch f.raw[0] {
+		case '"':
+			var s string
+			if err := decodeString(f.raw, &s); err != nil {
+				return "", nil, fmt.Errorf("log record field %s: %w", f.name, err)
+			}
+			return trimLineBreak(s), &in.logMeta, nil
+		case '{':
+			var b bytes.Buffer
+			if err := json.Compact(&b, f.raw); err != nil {
+				return "", nil, fmt.Errorf("log record field %s: %w", f.name, err)
+			}
+			return b.String(), &in.logMeta, nil
+		}
+		return "", nil, fmt.Errorf("field %s must be a string or an object, got JSON %s", f.name, jsonKind(f.raw))
+	}
+	return "", nil, fmt.Errorf("log record has no message or log") // unreachable: one of them had the wrong type
+}
+
+// trimLineBreak drops the line break docker's json-file driver keeps.
+func trimLineBreak(s string) string { return strings.TrimRight(s, "\r\n") }
+
+// shipperKey reports whether a top-level key is the shipper's (Vector
+// kubernetes_logs, Fluent Bit tail + kubernetes filter and its outputs'
+// time keys) rather than one of the application's merged fields. Keys match
+// without regard to case, as the record's fields do.
+func shipperKey(k string) bool {
+	for _, s := range [...]string{"kubernetes", "kubernetes_namespace", "stream", "time", "timestamp", "@timestamp", "date",
+		"_p", "logtag", "file", "source_type", "timestamp_end", "message", "log"} {
+		if strings.EqualFold(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// appFields returns the record's members that are not the shipper's, in
+// their order, as one compact JSON object; "" when there are none. The
+// standard library's tokenizer keeps the order (no map); this runs only for
+// records without message and log.
+func appFields(raw []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return "", fmt.Errorf("reading the record's fields: %w", err)
+	}
+	var b bytes.Buffer
+	key := json.NewEncoder(&b)
+	key.SetEscapeHTML(false)
+	n := 0
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", fmt.Errorf("reading the record's fields: %w", err)
+		}
+		name, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "", fmt.Errorf("reading the record's field %q: %w", name, err)
+		}
+		if shipperKey(name) {
+			continue
+		}
+		if n == 0 {
+			b.WriteByte('{')
+		} else {
+			b.WriteByte(',')
+		}
+		n++
+		if err := key.Encode(name); err != nil {
+			return "", fmt.Errorf("writing field name %q: %w", name, err)
+		}
+		b.Truncate(b.Len() - 1) // Encode's newline
+		b.WriteByte(':')
+		if err := json.Compact(&b, v); err != nil {
+			return "", fmt.Errorf("reading the record's field %q: %w", name, err)
+		}
+	}
+	if n == 0 {
+		return "", nil
+	}
+	b.WriteByte('}')
+	return b.String(), nil
+}
+
+// present reports whether a raw field was given and is not null.
+func present(raw json.RawMessage) bool {
+	return len(raw) > 0 && string(raw) != "null"
+}
 
 // recordTime returns the record's time, RFC 3339 UTC, from the first of
 // timestamp (Vector), time (Fluent Bit parsers), @timestamp, date (Fluent
 // Bit outputs) that is present.
-func recordTime(in *rawLog) (string, error) {
+func recordTime(in *logMeta) (string, error) {
 	fields := [...]struct {
 		name string
 		raw  json.RawMessage
 	}{{"timestamp", in.Timestamp}, {"time", in.Time}, {"@timestamp", in.AtTimestamp}, {"date", in.Date}}
 	for _, f := range fields {
-		if len(f.raw) == 0 || string(f.raw) == "null" {
+		if !present(f.raw) {
 			continue
 		}
 		t, err := parseTime(f.raw)
@@ -258,7 +396,11 @@ func klogLevel(text string) (Severity, bool) {
 // remaining lines, so message + "\n" + stack is the record. A Python
 // traceback that starts the record says what failed only at its end:
 // message is its last unindented line (the exception, e.g. "ValueError:
-// bad input") and stack the whole record.
+// bad input") and stack the whole record. A Go runtime crash ("panic: ",
+// "fatal error: " and a goroutine dump) after other lines was glued to them
+// by the shipper (the dump has no line prefix to start a record); the
+// runtime wrote it on its own, so message is its "panic: " line and stack
+// the whole record.
 func splitStackTrace(text string) (message, stack string) {
 	nl := strings.IndexByte(text, '\n')
 	if nl < 0 || !hasStackTrace(text) {
@@ -268,7 +410,26 @@ func splitStackTrace(text string) (message, stack string) {
 	if strings.HasPrefix(first, "Traceback (most recent call last)") {
 		return pythonException(text), text
 	}
+	if line, ok := gluedGoCrash(text[nl+1:]); ok {
+		return line, text
+	}
 	return first, text[nl+1:]
+}
+
+// gluedGoCrash returns the first "panic: " or "fatal error: " line of rest
+// that a goroutine header ("goroutine 1 [running]:") follows.
+func gluedGoCrash(rest string) (string, bool) {
+	crash := ""
+	for line := range strings.SplitSeq(rest, "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case crash == "" && (strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")):
+			crash = line
+		case crash != "" && strings.HasPrefix(line, "goroutine ") && strings.HasSuffix(line, "]:"):
+			return crash, true
+		}
+	}
+	return "", false
 }
 
 // hasStackTrace reports whether a line of text looks like a frame or

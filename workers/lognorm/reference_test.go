@@ -26,7 +26,10 @@ func stdDecodeObject(what string, raw []byte, v any) error {
 	}
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &typ) {
-		return fmt.Errorf("field %s must be %s, got JSON %s (offset %d)", typ.Field, jsondecode.TypeName(typ.Type), typ.Value, typ.Offset)
+		// encoding/json names the embedded struct in the path
+		// ("logMeta.kubernetes.pod_name"); go-json, like the record, does not.
+		field := strings.TrimPrefix(typ.Field, "logMeta.")
+		return fmt.Errorf("field %s must be %s, got JSON %s (offset %d)", field, jsondecode.TypeName(typ.Type), typ.Value, typ.Offset)
 	}
 	return err
 }
@@ -51,7 +54,8 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 	}
 	for _, s := range []string{`{"message":null,"log":"x","kubernetes":null}`, `{"kubernetes":{"host":"a"},"kubernetes":{"pod_name":"b"}}`,
 		`{"time":1.5e3,"level":[1],"severity":{"a":1}}`, `{"Level":"warn","MSG":"x","Stack":"s"}`, `{"message":5}`, `{"msg":"a\ud800"}`,
-		`{"ſtack":"s","LOG.LEVEL":"e","Message":"m"}`, `{"kubernetes":{"pod_name":7}}`} {
+		`{"ſtack":"s","LOG.LEVEL":"e","Message":"m"}`, `{"kubernetes":{"pod_name":7}}`, `{"message":{"a":[1,{"b":null}]},"log":[]}`,
+		`{"kubernetes_namespace":{"name":"x"},"Log":"y"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -65,6 +69,16 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 		}
 		if gotErr == nil && !reflect.DeepEqual(normRaw(got), normRaw(want)) {
 			t.Fatalf("decoded differently\ngo-json:       %+v\nencoding/json: %+v", got, want)
+		}
+		// The same bytes as a record whose line the shipper parsed.
+		var gotP, wantP rawLogParsed
+		gotErr = decodeLog(raw, &gotP)
+		wantErr = stdDecodeObject("log record", raw, &wantP)
+		if (gotErr == nil) != (wantErr == nil) || !strings.EqualFold(typeErrorField(gotErr), typeErrorField(wantErr)) {
+			t.Fatalf("parsed record: go-json error %v, encoding/json error %v", gotErr, wantErr)
+		}
+		if gotErr == nil && !reflect.DeepEqual(normParsed(gotP), normParsed(wantP)) {
+			t.Fatalf("parsed record decoded differently\ngo-json:       %+v\nencoding/json: %+v", gotP, wantP)
 		}
 		// The same bytes as an application's JSON log line.
 		var gotApp, wantApp appLog
@@ -85,7 +99,23 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 // normRaw makes empty and absent raw values compare equal (a nil and an
 // empty RawMessage differ under DeepEqual).
 func normRaw(r rawLog) rawLog {
-	for _, p := range []*json.RawMessage{&r.Timestamp, &r.Time, &r.AtTimestamp, &r.Date, &r.Level, &r.Severity, &r.Lvl} {
+	r.logMeta = normMeta(r.logMeta)
+	return r
+}
+
+func normParsed(r rawLogParsed) rawLogParsed {
+	for _, p := range []*json.RawMessage{&r.Message, &r.Log} {
+		if len(*p) == 0 {
+			*p = nil
+		}
+	}
+	r.logMeta = normMeta(r.logMeta)
+	return r
+}
+
+func normMeta(r logMeta) logMeta {
+	for _, p := range []*json.RawMessage{&r.Timestamp, &r.Time, &r.AtTimestamp, &r.Date, &r.Level, &r.Severity, &r.Lvl,
+		&r.KubernetesNamespace} {
 		if len(*p) == 0 {
 			*p = nil
 		}

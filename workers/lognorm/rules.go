@@ -3,6 +3,8 @@ package lognorm
 import (
 	"slices"
 	"strings"
+
+	"github.com/kgrca/kgplane/internal/netfail"
 )
 
 // Severity is the normalized severity of a log record.
@@ -40,8 +42,12 @@ const (
 	SignatureCrash             Signature = "CRASH"
 	SignatureDNS               Signature = "DNS"
 	SignatureConnectionRefused Signature = "CONNECTION_REFUSED"
-	SignatureTimeout           Signature = "TIMEOUT"
-	SignatureException         Signature = "EXCEPTION"
+	// SignatureNetworkUnreachable: no route to the peer (network is
+	// unreachable, no route to host), where CONNECTION_REFUSED is a peer
+	// that answered but does not listen.
+	SignatureNetworkUnreachable Signature = "NETWORK_UNREACHABLE"
+	SignatureTimeout            Signature = "TIMEOUT"
+	SignatureException          Signature = "EXCEPTION"
 )
 
 // SignatureRule matches when the lower-cased record text contains any of
@@ -50,7 +56,13 @@ type SignatureRule struct {
 	Signature Signature
 	Any       []string
 	All       []string
-	Why       string
+	// Guard, when set, is a cheap pre-filter for Any: the rule is tried only
+	// on a text that contains one of Guard, and every Any pattern contains
+	// one (TestSignatureGuards), so it never changes a result. Patterns that
+	// start with a common letter ("enetunreach") make strings.Contains slow
+	// on long texts; a shared rarer stem is scanned once instead.
+	Guard []string
+	Why   string
 }
 
 // signatureRules is the signature table, most specific first: an
@@ -64,11 +76,11 @@ var signatureRules = []SignatureRule{
 	{Signature: SignatureCrash, Any: []string{"segmentation fault", "sigsegv", "sigabrt", "core dumped", "fatal error:",
 		"unexpected signal"}, Why: "process killed by a signal or a fatal runtime error"},
 	{Signature: SignaturePanic, All: []string{"goroutine ", " [running]:"}, Why: "Go goroutine dump (a panic whose first line was cut off)"},
-	{Signature: SignatureDNS, Any: []string{"no such host", "nxdomain", "temporary failure in name resolution",
-		"server misbehaving", "unknownhostexception", "name or service not known", "getaddrinfo enotfound", "eai_again"},
-		Why: "name resolution failed"},
-	{Signature: SignatureConnectionRefused, Any: []string{"connection refused", "econnrefused"},
-		Why: "peer not listening"},
+	// The network failures are eventnorm's too (internal/netfail).
+	{Signature: SignatureDNS, Any: netfail.DNS(), Why: "name resolution failed"},
+	{Signature: SignatureConnectionRefused, Any: netfail.Refused(), Why: "peer not listening"},
+	{Signature: SignatureNetworkUnreachable, Any: netfail.Unreachable(), Guard: []string{"unreach", "no route to host"},
+		Why: "no route to the peer: the pod's or node's network is down, or the peer's host is gone"},
 	{Signature: SignatureTimeout, Any: []string{"timed out", "deadline exceeded", "i/o timeout", "timeoutexception",
 		"etimedout"}, Why: "operation or connection timed out"},
 	{Signature: SignatureException, Any: []string{"exception", "traceback (most recent call last)", "typeerror",
@@ -83,6 +95,9 @@ func SignatureRules() []SignatureRule { return slices.Clone(signatureRules) }
 func DetectSignature(lowerText string) Signature {
 	for i := range signatureRules {
 		r := &signatureRules[i]
+		if len(r.Guard) > 0 && !containsAny(lowerText, r.Guard) {
+			continue
+		}
 		if len(r.All) > 0 {
 			if containsAll(lowerText, r.All) {
 				return r.Signature
@@ -96,6 +111,15 @@ func DetectSignature(lowerText string) Signature {
 		}
 	}
 	return ""
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsAll(s string, subs []string) bool {

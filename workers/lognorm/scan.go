@@ -8,8 +8,9 @@ import (
 
 // Records are decoded by internal/jsondecode (goccy/go-json; why: docs/bench-normalizers.md).
 
-// decodeLog decodes a shipper record; raw must be one JSON object.
-func decodeLog(raw []byte, in *rawLog) error {
+// decodeLog decodes a shipper record (*rawLog, *rawLogParsed); raw must be
+// one JSON object.
+func decodeLog(raw []byte, in any) error {
 	return jsondecode.Object("log record", raw, in)
 }
 
@@ -18,6 +19,11 @@ func decodeLog(raw []byte, in *rawLog) error {
 // vs "Level".
 func decodeAppLog(line []byte, a *appLog) error {
 	return json.Unmarshal(line, a)
+}
+
+// decodeString decodes a JSON string value.
+func decodeString(raw []byte, s *string) error {
+	return json.Unmarshal(raw, s)
 }
 
 // jsonKind is jsondecode.Kind.
