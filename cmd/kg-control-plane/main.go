@@ -83,6 +83,8 @@ type config struct {
 	brokerList     []string
 	backend        string // auto, nomad or embedded (backend.go)
 	stateDir       string // the embedded backend's task logs
+	coverStrays    bool
+	topicSuffix    string
 }
 
 func envOr(key, def string) string {
@@ -94,7 +96,7 @@ func envOr(key, def string) string {
 
 func parseConfig(args []string, stdout io.Writer) (config, error) {
 	var c config
-	var thresholdMin, intervalS, partitions, ensure, rate, workers string
+	var thresholdMin, intervalS, partitions, ensure, rate, workers, coverStrays string
 	fs := flag.NewFlagSet("kg-control-plane", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned once, with a hint; --help goes to stdout
 	fs.StringVar(&c.brokers, "kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka bootstrap brokers, comma-separated (KAFKA_BROKERS)")
@@ -111,6 +113,8 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&c.heartbeatTopic, "heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
 	fs.StringVar(&c.backend, "backend", envOr("KG_BACKEND", backendAuto), "where jobs run: nomad (the Nomad API), embedded (child processes of this control plane, raw_exec tasks only: one machine, dev, CI) or auto (nomad when NOMAD_ADDR is set, an agent answers at the default address or nomad is on PATH; else embedded). Production: set nomad (KG_BACKEND)")
 	fs.StringVar(&c.stateDir, "state-dir", envOr("KG_STATE_DIR", defaultStateDir(os.Getenv)), "embedded backend: task logs (logs/<job id>/<task>.log) and allocation folders (KG_STATE_DIR)")
+	fs.StringVar(&coverStrays, "cover-strays", envOr("KG_COVER_STRAYS", "true"), "read the data-topic partitions no live client owns and forward misplaced records to their client's partition: true or false (KG_COVER_STRAYS; docs/workers.md)")
+	fs.StringVar(&c.topicSuffix, "topic-suffix", envOr("KG_TOPIC_SUFFIX", ""), "appended to the data topic names the stray consumer covers, as kg-worker does (KG_TOPIC_SUFFIX; tests, side-by-side environments)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL); debug logs every heartbeat")
 	fs.StringVar(&c.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +146,9 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	}
 	if c.ensureTopics, err = strconv.ParseBool(ensure); err != nil {
 		return c, fmt.Errorf("KG_ENSURE_TOPICS=%q: want true or false", ensure)
+	}
+	if c.coverStrays, err = strconv.ParseBool(coverStrays); err != nil {
+		return c, fmt.Errorf("KG_COVER_STRAYS=%q: want true or false", coverStrays)
 	}
 	if c.nomadRate, err = strconv.ParseFloat(rate, 64); err != nil || c.nomadRate <= 0 {
 		return c, fmt.Errorf("NOMAD_RATE_LIMIT=%q: want a positive number of operations per second", rate)
@@ -247,7 +254,7 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan string, 4)
+	done := make(chan string, 5)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server failed", "error", err)
@@ -272,10 +279,19 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		done <- "watch"
 	}()
 
+	running := 4
+	if cfg.coverStrays {
+		running++
+		go func() {
+			runStrays(ctx, cfg, ctrl, reg, log)
+			done <- "strays"
+		}()
+	}
+
 	// Run until a signal, or until a part that must not stop does: a control
 	// plane whose HTTP server or controller died must not look healthy. The
-	// template watch may stop (edits then need a restart; it said so).
-	running := 4
+	// template watch may stop (edits then need a restart; it said so), and so
+	// may the stray consumer (it logged why).
 	var failed error
 wait:
 	for {
@@ -284,7 +300,7 @@ wait:
 			break wait
 		case part := <-done:
 			running--
-			if part == "watch" {
+			if part == "watch" || part == "strays" {
 				continue
 			}
 			failed = fmt.Errorf("the %s stopped unexpectedly; shutting down so the supervisor restarts the control plane", part)
