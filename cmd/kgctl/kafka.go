@@ -17,17 +17,21 @@ import (
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
-func saramaConfig() *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion()
-	sc.ClientID = "kgctl"
+// saramaConfig is kgctl's producer and admin config on the shared base
+// (KAFKA_SASL_*, KAFKA_TLS* from the environment).
+func saramaConfig() (*sarama.Config, error) {
+	sec, err := kafkaio.SecurityFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	sc := kafkaio.NewSaramaConfig(sec, "kgctl")
 	sc.Producer.Return.Successes = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Idempotent = true
 	sc.Net.MaxOpenRequests = 1
 	// Records of one client always go to the partition the contract assigns it.
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	return sc
+	return sc, nil
 }
 
 // publisher sends records keyed by client id to their client's partition.
@@ -37,7 +41,11 @@ type publisher struct {
 }
 
 func newPublisher(brokers string) (*publisher, error) {
-	c, err := sarama.NewClient(kafkaio.ParseBrokers(brokers), saramaConfig())
+	sc, err := saramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	c, err := sarama.NewClient(kafkaio.ParseBrokers(brokers), sc)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Kafka at %s (start it with scripts/kafka.sh start, or set KAFKA_BROKERS): %w", brokers, err)
 	}
@@ -210,7 +218,11 @@ func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Write
 	if *parts <= 0 {
 		return fmt.Errorf("--partitions must be positive")
 	}
-	admin, err := sarama.NewClusterAdmin(kafkaio.ParseBrokers(*brokers), saramaConfig())
+	sc, err := saramaConfig()
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdmin(kafkaio.ParseBrokers(*brokers), sc)
 	if err != nil {
 		return fmt.Errorf("connecting to Kafka at %s: %w", *brokers, err)
 	}

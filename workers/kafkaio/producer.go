@@ -34,6 +34,9 @@ type ProducerConfig struct {
 	Linger  time.Duration
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// Security is the SASL/TLS of the connection (SecurityFromEnv); the zero
+	// value is plaintext.
+	Security Security
 }
 
 // Producer is an idempotent, lz4-compressed, batching producer with acks=all
@@ -72,9 +75,7 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	sc := sarama.NewConfig()
-	sc.Version = KafkaVersion()
-	sc.ClientID = "kg-producer-" + cfg.ClientID
+	sc := NewSaramaConfig(cfg.Security, "kg-producer-"+cfg.ClientID)
 	// Idempotence gives exactly-once per partition across retries and, with
 	// one request in flight, keeps per-client order.
 	sc.Producer.Idempotent = true

@@ -33,8 +33,7 @@ func Suffix() string {
 
 // Config is a sarama config for test clients.
 func Config() *sarama.Config {
-	c := sarama.NewConfig()
-	c.Version = kafkaio.KafkaVersion()
+	c := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kafkatest")
 	c.Producer.Return.Successes = true
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Partitioner = kafkaio.NewClientPartitioner
