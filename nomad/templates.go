@@ -103,9 +103,9 @@ type Rendered struct {
 
 // Job meta keys set on every job kgplane submits; ListManaged selects on them.
 const (
-	MetaManagedBy   = "kg_managed_by"
-	MetaClient      = "kg_client"
-	MetaTemplate    = "kg_template"
+	MetaManagedBy = "kg_managed_by"
+	MetaClient    = "kg_client"
+	MetaTemplate  = "kg_template"
 	// MetaTemplateSHA is what the job was rendered from: JobSHA of the
 	// template, the operator var-file and the client's variables (64 hex).
 	MetaTemplateSHA = "kg_template_sha"
