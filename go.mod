@@ -15,6 +15,7 @@ require (
 	github.com/xdg-go/scram v1.4.0
 	github.com/zclconf/go-cty v1.20.0
 	golang.org/x/time v0.16.0
+	k8s.io/utils v0.0.0-20260626114624-be93311217bd
 )
 
 require (

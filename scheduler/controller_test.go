@@ -26,13 +26,13 @@ func TestRegistrationSubmitsEveryTemplate(t *testing.T) {
 		t.Fatalf("jobs = %v, want %v", got, wantJobs("af-9"))
 	}
 	j, _ := h.fake.Job("kg-event-normalizer-af-9")
-	for k, want := range map[string]string{"kg_managed_by": "kgplane", "kg_client": "af-9", "kg_template": "event-normalizer"} {
+	for k, want := range map[string]string{"kg_managed_by": "kgplane", "kg_client": "af-9", "kg_template": "event-normalizer", "kg_plane": testPlane} {
 		if j.Meta[k] != want {
 			t.Errorf("meta %s = %q, want %q (meta %v)", k, j.Meta[k], want, j.Meta)
 		}
 	}
-	if len(j.Meta["kg_template_sha"]) != 16 {
-		t.Errorf("kg_template_sha = %q, want 16 hex", j.Meta["kg_template_sha"])
+	if len(j.Meta["kg_template_sha"]) != 64 || j.Meta["kg_plane"] != testPlane || j.Meta["kg_term"] != "1" {
+		t.Errorf("kg_template_sha = %q (want 64 hex), kg_plane = %q, kg_term = %q", j.Meta["kg_template_sha"], j.Meta["kg_plane"], j.Meta["kg_term"])
 	}
 	var sub struct{ Source, Format string }
 	if err := json.Unmarshal(j.Submission, &sub); err != nil || !strings.Contains(sub.Source, `job "kg-event-normalizer"`) {
@@ -153,8 +153,8 @@ func TestRestartAdoptsJobsWithoutChurn(t *testing.T) {
 	second.heartbeat("keep-1")
 	second.ctrl.CaughtUp()
 	testutil.Eventually(t, 5*time.Second, "ready", second.ctrl.Ready)
-	testutil.Eventually(t, 5*time.Second, "every client reconciled", func() bool {
-		return second.counter("kgplane_reconcile_runs_total", "result", "ok") >= 2
+	testutil.Eventually(t, 5*time.Second, "Nomad listed and nothing left to do", func() bool {
+		return len(fake.CallsOf("list")) >= 1 && second.settled()
 	})
 	for _, c := range fake.Calls() {
 		if c.Op() != "list" {
@@ -169,7 +169,7 @@ func TestRestartAdoptsJobsWithoutChurn(t *testing.T) {
 func TestNothingHappensBeforeCaughtUp(t *testing.T) {
 	fake := fakenomad.New()
 	defer fake.Close()
-	fake.Put("kg-event-normalizer-old", map[string]string{"kg_managed_by": "kgplane", "kg_client": "old", "kg_template": "event-normalizer"})
+	fake.Put("kg-event-normalizer-old", map[string]string{"kg_managed_by": "kgplane", "kg_plane": testPlane, "kg_client": "old", "kg_template": "event-normalizer"})
 	h := newHarness(t, fake, 50*time.Millisecond)
 	h.register("early")
 	// The deadline of "early" passes while the history is being read: no calls,
@@ -189,8 +189,8 @@ func TestNothingHappensBeforeCaughtUp(t *testing.T) {
 func TestOrphansPurgedAndForeignJobsLeftAlone(t *testing.T) {
 	fake := fakenomad.New()
 	defer fake.Close()
-	fake.Put("kg-event-normalizer-gone", map[string]string{"kg_managed_by": "kgplane", "kg_client": "gone", "kg_template": "event-normalizer"})
-	fake.Put("kg-retired-template-live", map[string]string{"kg_managed_by": "kgplane", "kg_client": "live", "kg_template": "retired-template"})
+	fake.Put("kg-event-normalizer-gone", map[string]string{"kg_managed_by": "kgplane", "kg_plane": testPlane, "kg_client": "gone", "kg_template": "event-normalizer"})
+	fake.Put("kg-retired-template-live", map[string]string{"kg_managed_by": "kgplane", "kg_plane": testPlane, "kg_client": "live", "kg_template": "retired-template"})
 	fake.Put("someone-elses-job", map[string]string{"owner": "team-x"})
 	h := newHarness(t, fake, time.Minute)
 	h.register("live")
@@ -239,7 +239,7 @@ func TestTemplateChangeReappliesToLiveClientsOnly(t *testing.T) {
 
 	// Same templates again (a touch): nothing to do.
 	h.ctrl.SetTemplates(loadShippedTemplates(t))
-	testutil.Eventually(t, 5*time.Second, "re-reconciled", func() bool { return h.ctrl.queue.Len() == 0 })
+	testutil.Eventually(t, 5*time.Second, "re-reconciled", h.settled)
 	if n := len(h.fake.CallsOf("register")); n != 0 {
 		t.Fatalf("an unchanged template set caused %d registers", n)
 	}
@@ -313,4 +313,37 @@ func TestReadyzSaysWhatItWaitsFor(t *testing.T) {
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "Nomad to list its jobs") && strings.Contains(body, "500")
 	})
 	testutil.Eventually(t, 10*time.Second, "ready once Nomad answers", func() bool { code, _ := readyz(); return code == http.StatusOK })
+}
+
+// Two planes on one Nomad namespace: each sees only its own jobs. Before
+// planes had identities, a plane with no clients took the other's jobs for
+// orphans and purged them, over and over.
+func TestPlanesNeverTouchEachOthersJobs(t *testing.T) {
+	fake := fakenomad.New()
+	defer fake.Close()
+	a := newHarness(t, fake, time.Minute, func(c *Config) { c.ResyncInterval = 50 * time.Millisecond })
+	a.ctrl.CaughtUp()
+	a.register("plane-a-client")
+	testutil.Eventually(t, 5*time.Second, "plane A's client's jobs", func() bool { return len(a.jobsOf("plane-a-client")) == 3 })
+
+	b := newHarnessOnPlane(t, fake, "plane-b", time.Minute, func(c *Config) { c.ResyncInterval = 50 * time.Millisecond })
+	b.ctrl.CaughtUp()
+	testutil.Eventually(t, 5*time.Second, "plane B to list Nomad a few times", func() bool {
+		n := 0
+		for _, c := range fake.CallsOf("list") {
+			if strings.Contains(c.Query, "plane-b") {
+				n++
+			}
+		}
+		return n >= 3 && b.settled()
+	})
+	if n := len(fake.CallsOf("deregister")); n != 0 {
+		t.Fatalf("%d purges: plane B touched plane A's jobs", n)
+	}
+	if got := a.jobsOf("plane-a-client"); len(got) != 3 {
+		t.Fatalf("plane A's client has %v", got)
+	}
+	if cs := b.ctrl.Clients(); len(cs) != 0 {
+		t.Fatalf("plane B shows another plane's jobs: %+v", cs)
+	}
 }

@@ -29,14 +29,13 @@ func TestE2EControlPlaneWithRealNomad(t *testing.T) {
 	agent := nomadagent.Start(t)
 	e := newKafkaEnv(t)
 	neo4j := testinfra.Neo4jURI(t)
-	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion()
+	sc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	admin, err := sarama.NewClusterAdmin(e.brokers, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	if _, err := kafkaio.EnsureTopics(admin, 4); err != nil {
+	if _, err := kafkaio.EnsureTopics(admin, kafkaio.Topics(4)); err != nil {
 		t.Fatal(err)
 	}
 

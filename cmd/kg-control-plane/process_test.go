@@ -60,8 +60,7 @@ func newKafkaEnv(t *testing.T) *kafkaEnv {
 	brokers := testinfra.KafkaBrokers(t)
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	e := &kafkaEnv{brokers: brokers, registry: "test.registry." + suffix, heartbeat: "test.heartbeat." + suffix}
-	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion()
+	sc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	admin, err := sarama.NewClusterAdmin(brokers, sc)
 	if err != nil {
 		t.Fatal(err)
@@ -85,8 +84,7 @@ func newKafkaEnv(t *testing.T) *kafkaEnv {
 			}
 		})
 	}
-	psc := sarama.NewConfig()
-	psc.Version = kafkaio.KafkaVersion()
+	psc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	psc.Producer.Return.Successes = true
 	psc.Producer.Partitioner = sarama.NewManualPartitioner
 	e.client, err = sarama.NewClient(brokers, psc)

@@ -86,6 +86,12 @@ func registryTopicFlag(fs interface {
 	return fs.String("registry-topic", envOr("KG_REGISTRY_TOPIC", kafkaio.TopicRegistry), "registrations topic (KG_REGISTRY_TOPIC)")
 }
 
+func heartbeatTopicFlag(fs interface {
+	String(string, string, string) *string
+}) *string {
+	return fs.String("heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
+}
+
 func clientFlag(fs interface {
 	String(string, string, string) *string
 }) *string {
@@ -184,7 +190,7 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	every := fs.Duration("every", 0, "keep sending at this interval until interrupted (0 = send one)")
 	count := fs.Int("count", 0, "with --every: stop after this many (0 = until interrupted)")
 	brokers := brokersFlag(fs)
-	topic := fs.String("heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
+	topic := heartbeatTopicFlag(fs)
 	p, err := parseAndConnect(fs, args, client, brokers)
 	if err != nil {
 		return err
@@ -194,9 +200,14 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		now := time.Now().UTC()
 		val, _ := json.Marshal(map[string]string{"client_id": *client, "timestamp": now.Format(time.RFC3339Nano)})
 		if _, _, err := p.send(*topic, *client, val); err != nil {
-			return err
+			if *every <= 0 {
+				return err
+			}
+			// A heartbeat sender rides out a Kafka outage: the next beat may get through.
+			fmt.Fprintf(stderr, "heartbeat %d from %s failed, will try again in %s: %v\n", n, *client, *every, err)
+		} else {
+			fmt.Fprintf(stdout, "heartbeat %d from %s at %s\n", n, *client, now.Format(time.RFC3339))
 		}
-		fmt.Fprintf(stdout, "heartbeat %d from %s at %s\n", n, *client, now.Format(time.RFC3339))
 		if *every <= 0 || (*count > 0 && n >= *count) {
 			return nil
 		}
@@ -209,9 +220,11 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("topics ensure", "create the contract's Kafka topics that are missing; existing ones are never altered", stderr)
+	fs := newFlags("topics ensure", "create the contract's Kafka topics that are missing; existing ones keep their partitions and cleanup policy, only message.timestamp.type is corrected", stderr)
 	parts := fs.Int("partitions", atoi(envOr("KG_DATA_PARTITIONS", "12")), "partitions of the per-client data topics (KG_DATA_PARTITIONS)")
 	brokers := brokersFlag(fs)
+	registry := registryTopicFlag(fs)
+	heartbeat := heartbeatTopicFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -227,11 +240,16 @@ func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("connecting to Kafka at %s: %w", *brokers, err)
 	}
 	defer admin.Close()
-	res, err := kafkaio.EnsureTopics(admin, int32(*parts))
+	specs := kafkaio.Named(kafkaio.Topics(int32(*parts)), map[string]string{kafkaio.TopicRegistry: *registry, kafkaio.TopicHeartbeat: *heartbeat})
+	res, err := kafkaio.EnsureTopics(admin, specs)
 	for _, r := range res {
 		state := "exists "
 		if r.Created {
 			state = "created"
+		}
+		if len(r.Corrected) > 0 {
+			state = "fixed  "
+			r.Warning = strings.TrimPrefix(r.Warning+"; set "+strings.Join(r.Corrected, ", "), "; ")
 		}
 		fmt.Fprintf(stdout, "%s  %-20s %3d partitions", state, r.Topic, r.Partitions)
 		if r.Warning != "" {

@@ -128,8 +128,7 @@ func TestPublishCommands(t *testing.T) {
 		t.Fatal("an invalid client id was published")
 	}
 
-	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion()
+	sc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	c, err := sarama.NewConsumer(brokers, sc)
 	if err != nil {
 		t.Fatal(err)
