@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -228,7 +229,10 @@ func DeadLetterMessage(topic string, rec Record, worker string, reason error) *s
 		why = why[:maxErrorHeader] + "..."
 	}
 	for _, h := range rec.Headers {
-		if h != nil {
+		// A record that was dead-lettered before (replayed from a DLQ) carries
+		// kg-* headers already: drop them, or the letter would have two
+		// kg-error headers and readers would take the old one.
+		if h != nil && !strings.HasPrefix(string(h.Key), "kg-") {
 			msg.Headers = append(msg.Headers, *h)
 		}
 	}

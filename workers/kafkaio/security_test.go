@@ -142,3 +142,28 @@ func TestSecurityAgainstTheRealBroker(t *testing.T) {
 		}
 	})
 }
+
+// A record dead-lettered a second time (replayed from a DLQ) keeps its own
+// headers but not the old kg-* ones: exactly one kg-error, the new reason.
+func TestDeadLetterDropsIncomingKgHeaders(t *testing.T) {
+	rec := Record{Topic: "raw.k8s.events", Partition: 2, Offset: 9, Key: []byte("af-9::event::u1"), Value: []byte("{"),
+		Headers: []*sarama.RecordHeader{
+			{Key: []byte("traceparent"), Value: []byte("00-abc")},
+			{Key: []byte(HeaderError), Value: []byte("old reason")},
+			{Key: []byte(HeaderSourceOffset), Value: []byte("1")},
+		}}
+	msg := DeadLetterMessage(TopicDLQRaw, rec, "event-normalizer", errors.New("new reason"))
+	got := map[string][]string{}
+	for _, h := range msg.Headers {
+		got[string(h.Key)] = append(got[string(h.Key)], string(h.Value))
+	}
+	if len(got[HeaderError]) != 1 || got[HeaderError][0] != "new reason" {
+		t.Errorf("kg-error headers %q, want only the new reason", got[HeaderError])
+	}
+	if len(got[HeaderSourceOffset]) != 1 || got[HeaderSourceOffset][0] != "9" {
+		t.Errorf("kg-source-offset headers %q, want only 9", got[HeaderSourceOffset])
+	}
+	if len(got["traceparent"]) != 1 {
+		t.Errorf("the record's own header was dropped: %v", got)
+	}
+}
