@@ -55,13 +55,14 @@ func (c *Controller) armLocked(id string) {
 		return
 	}
 	d := cl.Deadline(c.cfg.StaleThreshold).Sub(c.clock.Now())
-	if t == nil {
-		// A fake clock runs the function under its own lock: expire takes ours
-		// and reads the clock, so it runs on its own goroutine.
-		c.timers[id] = c.clock.AfterFunc(d, func() { go c.expire(id) })
-		return
+	if t != nil {
+		// A new timer rather than Reset: a fired fake-clock timer cannot be
+		// reset (its channel is full), and a deadline moves rarely enough.
+		t.Stop()
 	}
-	t.Reset(d)
+	// A fake clock runs the function under its own lock: expire takes ours
+	// and reads the clock, so it runs on its own goroutine.
+	c.timers[id] = c.clock.AfterFunc(d, func() { go c.expire(id) })
 }
 
 // decisionTimeLocked is the time up to which staleness can be decided: now, or
