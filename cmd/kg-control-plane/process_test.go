@@ -26,6 +26,7 @@ import (
 	"github.com/kgrca/kgplane/internal/testinfra"
 	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/workers/kafkaio"
+	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 )
 
 func buildBinary(t *testing.T) string {
@@ -57,7 +58,13 @@ type kafkaEnv struct {
 }
 
 func newKafkaEnv(t *testing.T) *kafkaEnv {
-	brokers := testinfra.KafkaBrokers(t)
+	return newKafkaEnvOn(t, testinfra.KafkaBrokers(t))
+}
+
+// newKafkaEnvOn is newKafkaEnv on other brokers (a private one that the test
+// may stop).
+func newKafkaEnvOn(t *testing.T, brokers []string) *kafkaEnv {
+	t.Helper()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	e := &kafkaEnv{brokers: brokers, registry: "test.registry." + suffix, heartbeat: "test.heartbeat." + suffix}
 	sc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
@@ -84,6 +91,7 @@ func newKafkaEnv(t *testing.T) *kafkaEnv {
 			}
 		})
 	}
+	kafkatest.WaitForLeaders(t, brokers, e.registry, e.heartbeat)
 	psc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	psc.Producer.Return.Successes = true
 	psc.Producer.Partitioner = sarama.NewManualPartitioner

@@ -14,14 +14,16 @@ import (
 
 // PrivateKafka is a Kafka broker of the test's own, started with
 // scripts/kafka.sh on the ports of KG_PRIVATE_KAFKA_PORT (default 19092; the
-// controller on +1, a SASL_PLAINTEXT listener on +2, a SASL_SSL listener on +3),
-// for tests that stop, pause or reconfigure a broker: the shared one on 9092
-// serves every other test and is never touched.
+// controller on +1, and with StartSecurePrivateKafka a SASL_PLAINTEXT listener
+// on +2 and a SASL_SSL listener on +3), for tests that stop, pause or
+// reconfigure a broker: the shared one on 9092 serves every other test and is
+// never touched.
 type PrivateKafka struct {
-	Brokers  []string // the PLAINTEXT listener
-	SASLAddr string   // SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
-	TLSAddr  string   // SASL_SSL, certificate from the CA in TLSDir/ca.pem
-	TLSDir   string   // ca.pem, client.pem, client-key.pem
+	Brokers []string // the PLAINTEXT listener
+	// The authenticated listeners, with StartSecurePrivateKafka only.
+	SASLAddr string // SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	TLSAddr  string // SASL_SSL, certificate from the CA in TLSDir/ca.pem
+	TLSDir   string // ca.pem, client.pem, client-key.pem
 	// User and Password are the SASL credentials the broker accepts.
 	User, Password string
 
@@ -31,11 +33,25 @@ type PrivateKafka struct {
 	runDir string
 }
 
-// StartPrivateKafka starts the private broker (clean, formatted anew) and
-// cleans it away when the test ends. Tests of several packages may want it at
-// once (go test runs packages in parallel): a lock file serialises them, so a
-// second test waits until the first has cleaned up.
+// StartPrivateKafka starts the private broker with its PLAINTEXT listener
+// only (clean, formatted anew) and cleans it away when the test ends. Tests
+// of several packages may want it at once (go test runs packages in
+// parallel): a lock file serialises them, so a second test waits until the
+// first has cleaned up.
 func StartPrivateKafka(t testing.TB) *PrivateKafka {
+	t.Helper()
+	return startPrivateKafka(t, false)
+}
+
+// StartSecurePrivateKafka is StartPrivateKafka with the SASL_PLAINTEXT and
+// SASL_SSL listeners too. Making the TLS certificates takes a dozen keytool
+// runs (a minute or more on a busy machine): only the security tests want it.
+func StartSecurePrivateKafka(t testing.TB) *PrivateKafka {
+	t.Helper()
+	return startPrivateKafka(t, true)
+}
+
+func startPrivateKafka(t testing.TB, secure bool) *PrivateKafka {
 	t.Helper()
 	KafkaBrokers(t) // the services (and the Kafka jars) are expected: skip or fail like the rest
 	_, file, _, _ := runtime.Caller(0)
@@ -62,8 +78,14 @@ func StartPrivateKafka(t testing.TB) *PrivateKafka {
 		env: append(os.Environ(),
 			"KG_CACHE_DIR="+cache, "KG_RUN_DIR="+runDir,
 			fmt.Sprintf("KAFKA_PORT=%d", port), fmt.Sprintf("KAFKA_CONTROLLER_PORT=%d", port+1),
-			fmt.Sprintf("KAFKA_SASL_PORT=%d", port+2), fmt.Sprintf("KAFKA_TLS_PORT=%d", port+3),
 			"KAFKA_SASL_USERS=kgplane:kgplane-secret", "KAFKA_HEAP=512m"),
+	}
+	if secure {
+		k.env = append(k.env, fmt.Sprintf("KAFKA_SASL_PORT=%d", port+2), fmt.Sprintf("KAFKA_TLS_PORT=%d", port+3))
+	} else {
+		// The variables may come from the environment: this broker has none.
+		k.env = append(k.env, "KAFKA_SASL_PORT=", "KAFKA_TLS_PORT=")
+		k.SASLAddr, k.TLSAddr, k.TLSDir = "", "", ""
 	}
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		t.Fatal(err)

@@ -77,7 +77,7 @@ func TestSecurityAgainstTheRealBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a private Kafka with SASL and TLS listeners")
 	}
-	k := testinfra.StartPrivateKafka(t)
+	k := testinfra.StartSecurePrivateKafka(t)
 	connect := func(addr string, env map[string]string) error {
 		sec, err := SecurityFromEnv(envMap(env))
 		if err != nil {
