@@ -25,6 +25,7 @@ import (
 	"github.com/kgrca/kgplane/internal/fakenomad"
 	"github.com/kgrca/kgplane/internal/testinfra"
 	"github.com/kgrca/kgplane/internal/testutil"
+	"github.com/kgrca/kgplane/nomad"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 )
@@ -91,20 +92,25 @@ func newKafkaEnvOn(t *testing.T, brokers []string) *kafkaEnv {
 			}
 		})
 	}
-	kafkatest.WaitForLeaders(t, brokers, e.registry, e.heartbeat)
+	e.connect(t)
+	return e
+}
+
+// connect waits until the topics can be produced to and opens the producer.
+func (e *kafkaEnv) connect(t *testing.T) {
+	t.Helper()
+	kafkatest.WaitForLeaders(t, e.brokers, e.registry, e.heartbeat)
 	psc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	psc.Producer.Return.Successes = true
 	psc.Producer.Partitioner = sarama.NewManualPartitioner
-	e.client, err = sarama.NewClient(brokers, psc)
-	if err != nil {
+	var err error
+	if e.client, err = sarama.NewClient(e.brokers, psc); err != nil {
 		t.Fatal(err)
 	}
-	e.producer, err = sarama.NewSyncProducerFromClient(e.client)
-	if err != nil {
+	if e.producer, err = sarama.NewSyncProducerFromClient(e.client); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.producer.Close(); e.client.Close() })
-	return e
 }
 
 func (e *kafkaEnv) send(t testing.TB, topic, key string, value []byte) {
@@ -216,7 +222,7 @@ func startPlane(t *testing.T, bin string, e *kafkaEnv, nomadURL string, threshol
 			t.Logf("control plane log:\n%s", p.logs.String())
 		}
 	})
-	testutil.Eventually(t, 30*time.Second, "the control plane to be ready", p.ready)
+	testutil.Eventually(t, 90*time.Second, "the control plane to be ready", p.ready)
 	return p
 }
 
@@ -355,5 +361,43 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 	logs := p.logs.String()
 	if !strings.Contains(logs, "registry caught up") {
 		t.Errorf("restart log lacks the catch-up line:\n%s", logs)
+	}
+}
+
+// A plane with its own registry and heartbeat topics (KG_REGISTRY_TOPIC,
+// KG_HEARTBEAT_TOPIC) creates them at start: it used to create only the
+// contract's names and retry forever. The heartbeat topic gets
+// LogAppendTime (the broker times heartbeats, not the agents' clocks), and
+// the plane's jobs carry its identity, by default the registry topic's name.
+func TestPlaneCreatesItsOwnTopics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test: builds the binary and uses the real Kafka")
+	}
+	brokers := testinfra.KafkaBrokers(t)
+	sfx := kafkatest.Suffix()
+	e := &kafkaEnv{brokers: brokers, registry: "own.registry" + sfx, heartbeat: "own.heartbeat" + sfx}
+	admin, err := sarama.NewClusterAdmin(brokers, kafkatest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	t.Cleanup(func() {
+		admin.DeleteTopic(e.registry)
+		admin.DeleteTopic(e.heartbeat)
+	})
+	fake := fakenomad.New()
+	defer fake.Close()
+	startPlane(t, buildBinary(t), e, fake.URL, "1", "KG_ENSURE_TOPICS=true")
+
+	e.connect(t)
+	cfg, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: e.heartbeat, ConfigNames: []string{"message.timestamp.type"}})
+	if err != nil || len(cfg) != 1 || cfg[0].Value != "LogAppendTime" {
+		t.Fatalf("%s message.timestamp.type = %+v (%v), want LogAppendTime", e.heartbeat, cfg, err)
+	}
+	e.register(t, "own-1")
+	testutil.Eventually(t, 30*time.Second, "own-1's jobs", func() bool { return jobsOf(fake, "own-1") == 3 })
+	j, _ := fake.Job("kg-event-normalizer-own-1")
+	if j.Meta[nomad.MetaPlane] != e.registry {
+		t.Fatalf("kg_plane = %q, want the registry topic's name %q", j.Meta[nomad.MetaPlane], e.registry)
 	}
 }
