@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/kgrca/kgplane/internal/fakenomad"
 	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/nomad"
@@ -46,43 +48,39 @@ func TestRegistrationSubmitsEveryTemplate(t *testing.T) {
 	}
 }
 
-func TestHeartbeatsKeepJobsAndSilencePurgesWithinThreshold(t *testing.T) {
-	const threshold = 1500 * time.Millisecond
-	h := newHarness(t, nil, threshold)
+// On a fake clock: a heartbeating client keeps its jobs, a silent one is
+// purged, and a client that stops heartbeating goes stale exactly at its
+// deadline (last heartbeat + threshold), not a moment before.
+func TestHeartbeatsKeepJobsAndSilencePurgesAtTheDeadline(t *testing.T) {
+	const threshold = 30 * time.Second
+	fc := clocktesting.NewFakeClock(time.Now())
+	h := newHarness(t, nil, threshold, func(c *Config) { c.Clock = fc })
 	h.ctrl.CaughtUp()
-	h.register("hb-1")
-	h.register("hb-2")
-	testutil.Eventually(t, 5*time.Second, "jobs of both clients", func() bool {
+	for _, id := range []string{"hb-1", "hb-2"} {
+		h.ctrl.HandleRegistry([]byte(id), regValue(id), fc.Now(), h.nextOffset())
+	}
+	testutil.Eventually(t, 10*time.Second, "jobs of both clients", func() bool {
 		return len(h.jobsOf("hb-1")) == 3 && len(h.jobsOf("hb-2")) == 3
 	})
-	// hb-1 heartbeats for twice the threshold; hb-2 stays silent.
-	// Heartbeats are paced by a ticker, as an agent's are (five per threshold).
-	var last time.Time
-	tick := time.NewTicker(threshold / 5)
-	defer tick.Stop()
-	for end := time.Now().Add(2 * threshold); time.Now().Before(end); <-tick.C {
-		h.heartbeat("hb-1")
-		last = time.Now()
-		if len(h.jobsOf("hb-1")) != 3 {
-			t.Fatalf("a heartbeating client lost its jobs: %v", h.jobsOf("hb-1"))
-		}
+	// hb-1 heartbeats five times per threshold, for twice the threshold; hb-2
+	// stays silent.
+	for range 10 {
+		h.beatAt("hb-1", fc.Now())
+		fc.Step(threshold / 5)
 	}
-	if len(h.jobsOf("hb-2")) != 0 {
-		t.Fatalf("silent client hb-2 still has jobs after 2×threshold: %v", h.jobsOf("hb-2"))
+	testutil.Eventually(t, 10*time.Second, "silent hb-2 purged", func() bool { return len(h.jobsOf("hb-2")) == 0 })
+	last := fc.Now()
+	h.beatAt("hb-1", last)
+	fc.Step(threshold - time.Millisecond)
+	testutil.Eventually(t, 10*time.Second, "settled", h.settled)
+	if cl := h.client("hb-1"); cl.Phase != PhaseActive || len(h.jobsOf("hb-1")) != 3 {
+		t.Fatalf("hb-1 is %s with jobs %v a millisecond before its deadline", cl.Phase, h.jobsOf("hb-1"))
 	}
-	// Now hb-1 stops: purged no later than threshold + 1 s after its last heartbeat.
-	testutil.Eventually(t, threshold+3*time.Second, "hb-1 purged", func() bool { return len(h.jobsOf("hb-1")) == 0 })
-	late := time.Since(last) - threshold
-	t.Logf("stale → purged %s after the deadline", late)
-	if late > time.Second {
-		t.Fatalf("purged %s after the deadline, want ≤ 1s", late)
-	}
-	if time.Since(last) < threshold {
-		t.Fatalf("purged before the threshold passed")
-	}
+	fc.Step(time.Millisecond)
+	testutil.Eventually(t, 10*time.Second, "hb-1 purged at its deadline", func() bool { return len(h.jobsOf("hb-1")) == 0 })
 	cl := h.client("hb-1")
-	if cl.Phase != PhaseStale {
-		t.Fatalf("phase = %s, want stale", cl.Phase)
+	if cl.Phase != PhaseStale || !cl.PhaseSince.Equal(last.Add(threshold)) {
+		t.Fatalf("hb-1 is %s since %s, want stale since its deadline %s", cl.Phase, cl.PhaseSince, last.Add(threshold))
 	}
 	if s := h.logs.String(); !strings.Contains(s, "client stale") || !strings.Contains(s, "job purged") || !strings.Contains(s, "client purged") {
 		t.Errorf("stale lifecycle not logged:\n%s", s)
@@ -116,20 +114,23 @@ func TestTombstonePurgesAtOnceAndReregistrationResubmits(t *testing.T) {
 }
 
 func TestStaleClientComesBackWithRegistrationOrHeartbeat(t *testing.T) {
-	const threshold = 500 * time.Millisecond
-	h := newHarness(t, nil, threshold)
+	const threshold = 30 * time.Second
+	fc := clocktesting.NewFakeClock(time.Now())
+	h := newHarness(t, nil, threshold, func(c *Config) { c.Clock = fc })
 	h.ctrl.CaughtUp()
 	for _, id := range []string{"back-reg", "back-hb"} {
-		h.register(id)
+		h.ctrl.HandleRegistry([]byte(id), regValue(id), fc.Now(), h.nextOffset())
 	}
-	testutil.Eventually(t, 5*time.Second, "both purged as stale", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both clients' jobs", func() bool { return len(h.fake.JobIDs()) == 6 })
+	fc.Step(threshold)
+	testutil.Eventually(t, 10*time.Second, "both purged as stale", func() bool {
 		a := h.client("back-reg")
 		b := h.client("back-hb")
 		return a.Phase == PhaseStale && b.Phase == PhaseStale && len(h.jobsOf("back-reg")) == 0 && len(h.jobsOf("back-hb")) == 0
 	})
-	h.register("back-reg")
-	h.heartbeat("back-hb")
-	testutil.Eventually(t, 5*time.Second, "jobs submitted again", func() bool {
+	h.ctrl.HandleRegistry([]byte("back-reg"), regValue("back-reg"), fc.Now(), h.nextOffset())
+	h.beatAt("back-hb", fc.Now())
+	testutil.Eventually(t, 10*time.Second, "jobs submitted again", func() bool {
 		return len(h.jobsOf("back-reg")) == 3 && len(h.jobsOf("back-hb")) == 3
 	})
 }
@@ -170,20 +171,22 @@ func TestNothingHappensBeforeCaughtUp(t *testing.T) {
 	fake := fakenomad.New()
 	defer fake.Close()
 	fake.Put("kg-event-normalizer-old", map[string]string{"kg_managed_by": "kgplane", "kg_plane": testPlane, "kg_client": "old", "kg_template": "event-normalizer"})
-	h := newHarness(t, fake, 50*time.Millisecond)
-	h.register("early")
-	// The deadline of "early" passes while the history is being read: no calls,
-	// no purge of "old", not ready.
-	registered := time.Now()
-	testutil.Eventually(t, 5*time.Second, "the deadline of early to pass", func() bool { return time.Since(registered) > 4*50*time.Millisecond })
+	const threshold = 30 * time.Second
+	fc := clocktesting.NewFakeClock(time.Now())
+	h := newHarness(t, fake, threshold, func(c *Config) { c.Clock = fc })
+	h.ctrl.HandleRegistry([]byte("early"), regValue("early"), fc.Now(), h.nextOffset())
+	// The deadline of "early" passes while the history is being read: no
+	// timer is armed before the catch-up, so nothing is called, "old" is not
+	// purged, and the plane is not ready.
+	fc.Step(2 * threshold)
 	if calls := fake.Calls(); len(calls) != 0 {
 		t.Fatalf("Nomad called before the registry was caught up: %v", calls)
 	}
-	if h.ctrl.Ready() {
-		t.Fatal("ready before caught up")
+	if h.ctrl.Ready() || h.client("early").Phase != PhaseRegistered {
+		t.Fatalf("ready (%v) or early %s before caught up", h.ctrl.Ready(), h.client("early").Phase)
 	}
 	h.ctrl.CaughtUp()
-	testutil.Eventually(t, 5*time.Second, "orphan and stale client purged", func() bool { return len(fake.JobIDs()) == 0 })
+	testutil.Eventually(t, 10*time.Second, "orphan and stale client purged", func() bool { return len(fake.JobIDs()) == 0 })
 }
 
 func TestOrphansPurgedAndForeignJobsLeftAlone(t *testing.T) {

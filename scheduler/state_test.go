@@ -1,13 +1,13 @@
 package scheduler
 
 import (
-	"k8s.io/utils/clock"
-	clocktesting "k8s.io/utils/clock/testing"
-
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/kgrca/kgplane/internal/testutil"
 )
