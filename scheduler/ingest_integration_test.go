@@ -67,9 +67,14 @@ func TestCatchUpWaitsForAStalledBroker(t *testing.T) {
 
 	const n = 30
 	const threshold = time.Minute
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("cu-%02d", i)
+	// Every client on the heartbeat topic's last partition: the ingest
+	// reads it only once it has found the end offsets of all three, so the
+	// broker stalls while records are being fetched, not before.
+	var ids []string
+	for i := 0; len(ids) < n; i++ {
+		if id := fmt.Sprintf("cu-%03d", i); kafkaio.PartitionFor(id, 3) == 2 {
+			ids = append(ids, id)
+		}
 	}
 	// The clients' jobs exist, as a plane that ran before left them.
 	fake := fakenomad.New()
