@@ -223,7 +223,7 @@ func (c *Controller) enterDisruptionLocked(reason string, attrs ...any) {
 	c.metrics.disruptions.WithLabelValues(reason).Inc()
 	msg := "heartbeat ingest is not keeping up with Kafka: no client is purged until it does"
 	if reason == DisruptionMassSilence {
-		msg = "most clients went silent at once: taking it for a disruption on our side, no client is purged until heartbeats return"
+		msg = "most clients went silent at once: taking it for a disruption on our side, no client is purged until heartbeats return (clients that are really gone: kgctl deregister them; KG_DISRUPTION_FRACTION=1 turns this off)"
 	}
 	c.log.Warn(msg, append([]any{"disruption", reason}, attrs...)...)
 }

@@ -10,10 +10,17 @@ import (
 // workQueue is a de-duplicating queue of client ids in the style of client-go's
 // workqueue: a key added while queued is queued once; a key added while being
 // processed is queued again only after Done, so one client is never reconciled by
-// two workers at once. It is written out rather than taken from client-go because
-// client-go's queue has one lane, and purges must never wait behind a burst of
-// registrations or a template re-apply; its backoff timers run on an injectable
-// clock (k8s.io/utils/clock, as client-go's do).
+// two workers at once; failures back off per key on an injectable clock
+// (k8s.io/utils/clock, as client-go's do).
+//
+// It is written by hand because client-go's workqueue has no priority: it is
+// one FIFO lane (and its rate-limited AddRateLimited puts a retried key at the
+// back of it), while purges of stale and deregistered clients must never wait
+// behind a burst of registrations or a template re-apply of 10,000 clients,
+// and a failed purge must come back ahead of them too. Two client-go queues
+// (urgent, normal) would not do: a key in both could be reconciled by two
+// workers at once, which is exactly what the dirty/processing sets of a single
+// queue prevent. Everything else follows client-go's semantics.
 type workQueue struct {
 	mu   sync.Mutex
 	cond *sync.Cond

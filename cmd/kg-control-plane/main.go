@@ -432,19 +432,43 @@ func ensureTopics(cfg config, brokers []string, specs []kafkaio.TopicSpec, log *
 	return nil
 }
 
-// ensureElectionTopic creates the election's topic (whatever KG_ENSURE_TOPICS
-// says: it is the control plane's own), retrying until Kafka answers.
+// ensureElectionTopic makes sure the election's topic exists before the
+// plane campaigns, retrying until Kafka answers: it creates it with
+// KG_ENSURE_TOPICS=true; with false (a Kafka user without the right to create
+// topics) it only checks, and says how to create it.
 func ensureElectionTopic(ctx context.Context, cfg config, brokers []string, log *slog.Logger) error {
 	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
-		err := ensureTopics(cfg, brokers, []kafkaio.TopicSpec{election.TopicSpec()}, log)
+		var err error
+		if cfg.ensureTopics {
+			err = ensureTopics(cfg, brokers, []kafkaio.TopicSpec{election.TopicSpec()}, log)
+		} else {
+			err = topicExists(cfg, brokers, election.Topic)
+		}
 		if err == nil {
 			return nil
 		}
-		log.Warn("creating the election topic failed; retrying", "topic", election.Topic, "error", err, "retry_in", backoff)
+		log.Warn("the election topic is not there yet; retrying", "topic", election.Topic, "error", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(backoff):
 		}
 	}
+}
+
+// topicExists checks, without creating anything, that a topic exists.
+func topicExists(cfg config, brokers []string, topic string) error {
+	admin, err := sarama.NewClusterAdmin(brokers, kafkaio.NewSaramaConfig(cfg.kafkaSecurity, "kg-control-plane-"+cfg.instance))
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka at %s: %w", cfg.brokers, err)
+	}
+	defer admin.Close()
+	md, err := admin.DescribeTopics([]string{topic})
+	if err != nil {
+		return fmt.Errorf("describing topic %s: %w", topic, err)
+	}
+	if len(md) != 1 || md[0].Err != sarama.ErrNoError {
+		return fmt.Errorf("topic %s does not exist and KG_ENSURE_TOPICS=false: create it with `kgctl topics ensure`, or run a single plane with KG_ELECTION=false", topic)
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/kgrca/kgplane/internal/testinfra"
 	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/nomad"
+	"github.com/kgrca/kgplane/scheduler/election"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 )
@@ -74,6 +75,12 @@ func newKafkaEnvOn(t *testing.T, brokers []string) *kafkaEnv {
 		t.Fatal(err)
 	}
 	defer admin.Close()
+	// The planes start with KG_ENSURE_TOPICS=false: the election topic, shared
+	// by every test's planes, is made here (as `kgctl topics ensure` would).
+	if _, err := kafkaio.EnsureTopics(admin, []kafkaio.TopicSpec{election.TopicSpec()}); err != nil {
+		t.Fatalf("creating the election topic: %v", err)
+	}
+	kafkatest.WaitForLeaders(t, brokers, election.Topic)
 	for _, s := range kafkaio.Topics(1) {
 		if s.Name != kafkaio.TopicRegistry && s.Name != kafkaio.TopicHeartbeat {
 			continue
@@ -399,5 +406,26 @@ func TestPlaneCreatesItsOwnTopics(t *testing.T) {
 	j, _ := fake.Job("kg-event-normalizer-own-1")
 	if j.Meta[nomad.MetaPlane] != e.registry {
 		t.Fatalf("kg_plane = %q, want the registry topic's name %q", j.Meta[nomad.MetaPlane], e.registry)
+	}
+}
+
+// With KG_ENSURE_TOPICS=false the plane creates nothing: it checks that the
+// election topic exists and, while it does not, says how to create it.
+func TestElectionTopicCheckedNotCreatedWithoutEnsure(t *testing.T) {
+	e := newKafkaEnv(t) // makes the election topic, as kgctl topics ensure would
+	cfg := config{brokers: strings.Join(e.brokers, ","), instance: "topic-check"}
+	if err := topicExists(cfg, e.brokers, election.Topic); err != nil {
+		t.Fatalf("the election topic exists: %v", err)
+	}
+	missing := "no.such.topic" + kafkatest.Suffix()
+	err := topicExists(cfg, e.brokers, missing)
+	if err == nil || !strings.Contains(err.Error(), "kgctl topics ensure") {
+		t.Fatalf("a missing topic: %v, want an error that says how to create it", err)
+	}
+	ts, _ := e.client.Topics()
+	for _, topic := range ts {
+		if topic == missing {
+			t.Fatalf("%s was created", missing)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kgrca/kgplane/clientid"
+	"github.com/kgrca/kgplane/scheduler/election"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
@@ -187,7 +188,7 @@ func cmdDeregister(ctx context.Context, args []string, stdout, stderr io.Writer)
 func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("heartbeat", "publish heartbeats to cluster.heartbeat", stderr)
 	client := clientFlag(fs)
-	every := fs.Duration("every", 0, "keep sending at this interval until interrupted (0 = send one)")
+	every := fs.Duration("every", 0, "keep sending at this interval until interrupted (0 = send one); a failed send is reported and tried again at the next tick")
 	count := fs.Int("count", 0, "with --every: stop after this many (0 = until interrupted)")
 	brokers := brokersFlag(fs)
 	topic := heartbeatTopicFlag(fs)
@@ -220,7 +221,7 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("topics ensure", "create the contract's Kafka topics that are missing; existing ones keep their partitions and cleanup policy, only message.timestamp.type is corrected", stderr)
+	fs := newFlags("topics ensure", "create the contract's Kafka topics and the control planes' election topic that are missing; existing ones keep their partitions and cleanup policy, only message.timestamp.type is corrected", stderr)
 	parts := fs.Int("partitions", atoi(envOr("KG_DATA_PARTITIONS", "12")), "partitions of the per-client data topics (KG_DATA_PARTITIONS)")
 	brokers := brokersFlag(fs)
 	registry := registryTopicFlag(fs)
@@ -241,6 +242,9 @@ func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	defer admin.Close()
 	specs := kafkaio.Named(kafkaio.Topics(int32(*parts)), map[string]string{kafkaio.TopicRegistry: *registry, kafkaio.TopicHeartbeat: *heartbeat})
+	// The control planes' election topic too: a plane without the right to
+	// create topics (KG_ENSURE_TOPICS=false) needs it made for it.
+	specs = append(specs, election.TopicSpec())
 	res, err := kafkaio.EnsureTopics(admin, specs)
 	for _, r := range res {
 		state := "exists "
