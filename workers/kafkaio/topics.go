@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -115,15 +116,17 @@ type EnsureResult struct {
 }
 
 // EnsureTopics creates the topics of specs (Topics, maybe Named) that are
-// missing, idempotently. Existing topics keep their partitions and cleanup
-// policy (differences are reported as warnings); only settings that are safe
-// to change in place (message.timestamp.type) are corrected.
+// missing, idempotently, and returns once they can be used (every partition
+// has a leader). Existing topics keep their partitions and cleanup policy
+// (differences are reported as warnings); only settings that are safe to
+// change in place (message.timestamp.type) are corrected.
 func EnsureTopics(admin sarama.ClusterAdmin, specs []TopicSpec) ([]EnsureResult, error) {
 	existing, err := admin.ListTopics()
 	if err != nil {
 		return nil, fmt.Errorf("listing topics: %w", err)
 	}
 	var out []EnsureResult
+	var created []string
 	for _, s := range specs {
 		if d, ok := existing[s.Name]; ok {
 			r := EnsureResult{Topic: s.Name, Partitions: d.NumPartitions}
@@ -159,8 +162,58 @@ func EnsureTopics(admin sarama.ClusterAdmin, specs []TopicSpec) ([]EnsureResult,
 			return out, fmt.Errorf("creating topic %s: %w", s.Name, err)
 		}
 		out = append(out, EnsureResult{Topic: s.Name, Created: err == nil, Partitions: s.Partitions})
+		if err == nil {
+			created = append(created, s.Name)
+		}
+	}
+	if err := waitForLeaders(admin, created, leaderWait); err != nil {
+		return out, err
 	}
 	return out, nil
+}
+
+// leaderWait bounds how long EnsureTopics waits for new topics to be usable.
+const leaderWait = 30 * time.Second
+
+// waitForLeaders returns once every partition of the topics has a leader in
+// the brokers' metadata. A create returns when the controller has recorded
+// the topic; the brokers learn it a moment later, and a producer that starts
+// in between fails with "unknown topic or partition" (kgctl topics ensure
+// followed by kgctl register, a plane's ingest right after its topic check).
+func waitForLeaders(admin sarama.ClusterAdmin, topics []string, within time.Duration) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		md, err := admin.DescribeTopics(topics)
+		if err == nil && allLed(md, len(topics)) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v created, but not every partition has a leader after %s (is the broker overloaded?): %v", topics, within, err)
+		}
+		<-tick.C
+	}
+}
+
+func allLed(md []*sarama.TopicMetadata, want int) bool {
+	if len(md) != want {
+		return false
+	}
+	for _, t := range md {
+		if t.Err != sarama.ErrNoError || len(t.Partitions) == 0 {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.Err != sarama.ErrNoError || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ParseBrokers splits a KAFKA_BROKERS setting ("host:port,host:port"), dropping
