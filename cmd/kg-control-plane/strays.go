@@ -9,6 +9,7 @@ import (
 
 	"github.com/kgrca/kgplane/scheduler"
 	"github.com/kgrca/kgplane/strays"
+	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
 // runStrays covers the data-topic partitions no live client owns (package
@@ -19,6 +20,7 @@ import (
 func runStrays(ctx context.Context, cfg config, ctrl *scheduler.Controller, reg prometheus.Registerer, log *slog.Logger) {
 	sc, err := strays.New(strays.Config{
 		Brokers: cfg.brokerList, Topics: strays.DefaultTopics(cfg.topicSuffix), Logger: log, Registerer: reg,
+		Sarama: kafkaio.NewSaramaConfig(cfg.kafkaSecurity, ""),
 	})
 	if err != nil {
 		log.Error("stray consumer not started", "error", err)

@@ -75,6 +75,9 @@ type ConsumerConfig struct {
 	DeadLetterTopic string
 	Logger          *slog.Logger
 	Metrics         *Metrics
+	// Security is the SASL/TLS of the connection (SecurityFromEnv); the zero
+	// value is plaintext.
+	Security Security
 }
 
 // GroupID is the consumer group of a (role, client): "<role>-<client>".
@@ -134,9 +137,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 }
 
 func (c *Consumer) saramaConfig() *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.Version = KafkaVersion()
-	sc.ClientID = "kg-" + GroupID(c.cfg.Role, c.cfg.ClientID)
+	sc := NewSaramaConfig(c.cfg.Security, "kg-"+GroupID(c.cfg.Role, c.cfg.ClientID))
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{NewClientBalanceStrategy(c.cfg.ClientID, c.started)}
 	sc.Consumer.Offsets.Initial = c.cfg.InitialOffset
 	// Offsets are committed explicitly after the handler succeeded, never on a timer.
@@ -168,7 +169,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	}
 	producer := c.cfg.Producer
 	if producer == nil {
-		if producer, err = NewProducer(ProducerConfig{Brokers: c.cfg.Brokers, ClientID: c.cfg.ClientID, Logger: c.log, Metrics: c.cfg.Metrics}); err != nil {
+		if producer, err = NewProducer(ProducerConfig{Brokers: c.cfg.Brokers, ClientID: c.cfg.ClientID, Logger: c.log, Metrics: c.cfg.Metrics, Security: c.cfg.Security}); err != nil {
 			group.Close()
 			return fmt.Errorf("starting the stray producer: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ type ProducerConfig struct {
 	Linger  time.Duration
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// Security is the SASL/TLS of the connection (SecurityFromEnv); the zero
+	// value is plaintext.
+	Security Security
 }
 
 // Producer is an idempotent, lz4-compressed, batching producer with acks=all
@@ -81,9 +85,7 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	sc := sarama.NewConfig()
-	sc.Version = KafkaVersion()
-	sc.ClientID = strings.TrimSuffix("kg-producer-"+cfg.ClientID, "-")
+	sc := NewSaramaConfig(cfg.Security, strings.TrimSuffix("kg-producer-"+cfg.ClientID, "-"))
 	// Idempotence gives exactly-once per partition across retries and, with
 	// one request in flight, keeps per-client order.
 	sc.Producer.Idempotent = true
@@ -263,6 +265,12 @@ func DeadLetterMessage(topic string, rec Record, worker string, reason error) *s
 	if len(why) > maxErrorHeader {
 		why = why[:maxErrorHeader] + "..."
 	}
+	// A record that was dead-lettered before (replayed from a DLQ) carries
+	// kg-* headers already: drop them, or the letter would have two kg-error
+	// headers and readers would take the old one.
+	msg.Headers = slices.DeleteFunc(msg.Headers, func(h sarama.RecordHeader) bool {
+		return strings.HasPrefix(string(h.Key), "kg-")
+	})
 	msg.Headers = append(msg.Headers,
 		sarama.RecordHeader{Key: []byte(HeaderError), Value: []byte(why)},
 		sarama.RecordHeader{Key: []byte(HeaderSourceTopic), Value: []byte(rec.Topic)},
