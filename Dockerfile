@@ -1,6 +1,8 @@
 # kg-worker image: one static binary, one role per container
 # (docker run IMAGE event-normalizer | log-normalizer | graph-builder).
 # Build: docker build -t ghcr.io/kgrca/kg-worker:<version> .
+# (For a registry. On a host that cannot pull base images, `make image` builds
+# kg-worker:dev FROM scratch instead: scripts/kg-worker.scratch.Dockerfile.)
 
 FROM golang:1.26 AS build
 WORKDIR /src

@@ -53,6 +53,12 @@ variable "image" {
   description = "kg-worker image (docker driver)."
 }
 
+variable "network_mode" {
+  type        = string
+  default     = ""
+  description = "Docker network mode; \"\" = Docker's default (bridge, with the metrics port mapped). \"host\" on a dev host whose dockerd runs without a bridge (jobspecs/vars/dev-docker.vars.hcl)."
+}
+
 variable "worker_binary" {
   type        = string
   default     = "/usr/local/bin/kg-worker"
@@ -145,6 +151,8 @@ job "kg-log-normalizer" {
           image = var.image
           args  = ["log-normalizer"]
           ports = ["metrics"]
+          # Left out (null) unless set, so the production job is unchanged.
+          network_mode = var.network_mode != "" ? var.network_mode : null
         }
       }
 

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kgrca/kgplane/clientid"
 )
@@ -176,4 +178,25 @@ func (h *Heartbeater) send(ctx context.Context, hb Heartbeat, timeout time.Durat
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return h.Sender.Send(ctx, h.Topic, v)
+}
+
+// ParseMetadata reads registration metadata written as "k=v,k=v" (the
+// --meta flag). Spaces around items are dropped; a value may contain '='.
+func ParseMetadata(s string) (map[string]string, error) {
+	md := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("metadata %q: want k=v pairs separated by commas", kv)
+		}
+		if !utf8.ValidString(kv) {
+			return nil, fmt.Errorf("metadata %q: not valid UTF-8", kv)
+		}
+		md[k] = strings.TrimSpace(v)
+	}
+	return md, nil
 }

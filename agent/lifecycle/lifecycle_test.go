@@ -2,7 +2,9 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -59,7 +61,11 @@ func TestRegisterIsWhatTheControlPlaneAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the control plane refuses the registration: %v", err)
 	}
-	if got.ClusterName != "prod-eu" || got.K8sVersion != "v1.31.4" || got.RegisteredAt != "2026-11-30T09:00:00Z" || got.Metadata["agent"] != "kg-agent run" {
+	var meta map[string]string
+	if err := json.Unmarshal(got.Metadata, &meta); err != nil {
+		t.Fatalf("registration metadata %s: %v", got.Metadata, err)
+	}
+	if got.ClusterName != "prod-eu" || got.K8sVersion != "v1.31.4" || got.RegisteredAt != "2026-11-30T09:00:00Z" || meta["agent"] != "kg-agent run" {
 		t.Errorf("decoded %+v", got)
 	}
 	for _, field := range []string{`"client_id"`, `"cluster_name"`, `"k8s_version"`, `"registered_at"`, `"metadata"`} {
@@ -172,4 +178,49 @@ type senderFunc func(ctx context.Context, topic string, value []byte) error
 
 func (f senderFunc) Send(ctx context.Context, topic string, value []byte) error {
 	return f(ctx, topic, value)
+}
+
+func TestParseMetadata(t *testing.T) {
+	cases := []struct {
+		in   string
+		want map[string]string
+		err  bool
+	}{
+		{"", map[string]string{}, false},
+		{"team=payments, region=eu-west-1", map[string]string{"team": "payments", "region": "eu-west-1"}, false},
+		{"url=https://x/?a=b,,", map[string]string{"url": "https://x/?a=b"}, false},
+		{"novalue", nil, true},
+		{"=v", nil, true},
+	}
+	for _, c := range cases {
+		got, err := ParseMetadata(c.in)
+		if (err != nil) != c.err {
+			t.Errorf("%q: err %v", c.in, err)
+			continue
+		}
+		if !c.err && fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%q: got %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// FuzzParseMetadata: any --meta text either parses into a registration the
+// control plane accepts or is refused with an error; nothing panics.
+func FuzzParseMetadata(f *testing.F) {
+	for _, s := range []string{"", "a=b", "a=b,c=d", "=", ",,,", "k=v=w", "\xff=1", " a = b "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		md, err := ParseMetadata(s)
+		if err != nil {
+			return
+		}
+		var r recorder
+		if err := Register(context.Background(), &r, "cluster.registry", Registration{ClientID: "af-9", Metadata: md}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := scheduler.DecodeRegistration([]byte("af-9"), r.values[0]); err != nil {
+			t.Fatalf("metadata %q: the control plane refuses the registration: %v", s, err)
+		}
+	})
 }

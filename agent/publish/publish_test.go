@@ -1,8 +1,14 @@
 package publish
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kgrca/kgplane/internal/testutil"
 
 	"github.com/kgrca/kgplane/scenario"
 )
@@ -41,5 +47,20 @@ func TestNewRefusesBadConfigBeforeConnecting(t *testing.T) {
 	}
 	if _, err := New(Config{Client: "af-9"}); err == nil || !strings.Contains(err.Error(), "no Kafka brokers") {
 		t.Errorf("no brokers: %v", err)
+	}
+}
+
+// An agent started while Kafka is down keeps trying (and says so) until
+// its context ends; it does not give up at the first refusal.
+func TestConnectWaitsForKafka(t *testing.T) {
+	var logs testutil.SyncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	_, err := Connect(ctx, Config{Brokers: []string{"127.0.0.1:1"}, Client: "af-9"}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Connect = %v, want the context's deadline", err)
+	}
+	if n := strings.Count(logs.String(), "Kafka is not reachable; retrying"); n < 2 {
+		t.Errorf("%d retries logged, want at least 2:\n%s", n, logs.String())
 	}
 }

@@ -49,6 +49,9 @@ type app struct {
 	pvc       string // StatefulSets: the claim template name
 	probePath string
 	system    bool // kube-system: part of every cluster, not an incident namespace's
+	// containerName, when set, is the container's name ("app", "server",
+	// ...) where a team does not name it after the service.
+	containerName string
 }
 
 func (a *app) labels() map[string]string {
@@ -66,8 +69,11 @@ func (a *app) labels() map[string]string {
 }
 
 func (a *app) container() string {
-	if a.store != "" {
+	switch {
+	case a.store != "":
 		return a.store
+	case a.containerName != "":
+		return a.containerName
 	}
 	return a.name
 }

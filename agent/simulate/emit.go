@@ -210,6 +210,8 @@ type logLine struct {
 	// fields are an application's JSON fields that Fluent Bit's Merge_Log
 	// lifts to the record's top level.
 	fields map[string]any
+	// at, when set, is when the line was written (else the log call's time).
+	at time.Time
 }
 
 // log publishes a log record of p's container written at `at`, in the
@@ -219,6 +221,18 @@ func (s *sim) log(p *pod, at time.Time, l logLine) {
 	if p.node == nil {
 		return
 	}
+	if !l.at.IsZero() {
+		at = l.at
+	}
+	// A shipper tails each container's file in order: one lag per pod
+	// (plus a little jitter) keeps a container's lines in order while the
+	// pods' streams interleave.
+	lag, ok := s.podLag[p.obj.UID]
+	if !ok {
+		lag = s.g.dur(s.logLag[0], s.logLag[1])
+		s.podLag[p.obj.UID] = lag
+	}
+	arrive := at.Add(lag + s.g.dur(0, 20*time.Millisecond))
 	parts := []string{l.text}
 	if !s.multiline && strings.Contains(l.text, "\n") {
 		parts = strings.Split(l.text, "\n")
@@ -283,7 +297,7 @@ func (s *sim) log(p *pod, at time.Time, l logLine) {
 			}
 			v = rec
 		}
-		s.push(t.Add(s.g.dur(s.logLag[0], s.logLag[1])), t,
+		s.push(arrive.Add(time.Duration(i)*time.Microsecond), t,
 			scenario.Record{Topic: scenario.TopicLogs, Key: s.g.hex(32), Value: mustJSON(v)}, "")
 	}
 }

@@ -531,7 +531,7 @@ func badConfigCrashloop(s *sim, ns *namespace, onset time.Time) truth {
 			runFor: func(run int) time.Duration { return s.g.dur(400*time.Millisecond, 4*time.Second) },
 			before: func(p *pod, at time.Time, run int) {
 				for _, l := range s.crashLines(p, at.Add(-s.g.dur(20*time.Millisecond, 200*time.Millisecond)), true) {
-					s.log(p, at.Add(-s.g.dur(20*time.Millisecond, 200*time.Millisecond)), l)
+					s.log(p, at, l)
 				}
 			}})
 	}

@@ -147,11 +147,6 @@ func nodePressure(s *sim, ns *namespace, onset time.Time) truth {
 			t = t.Add(s.g.dur(20*time.Second, 50*time.Second))
 		}
 	}
-	var ets []time.Time
-	for t := onset.Add(s.g.dur(time.Second, 10*time.Second)); t.Before(onset.Add(4 * time.Minute)); t = t.Add(s.g.dur(10*time.Second, 50*time.Second)) {
-		ets = append(ets, t)
-	}
-	kubeletNode("EvictionThresholdMet", "Attempting to reclaim "+res, true, ets...)
 	// The kubelet evicts the hog first, then others while pressure lasts.
 	nEvict := s.g.between(2, min(4, len(victims)))
 	t := onset.Add(s.g.dur(5*time.Second, 20*time.Second))
@@ -184,7 +179,13 @@ func nodePressure(s *sim, ns *namespace, onset time.Time) truth {
 		evicted = append(evicted, v)
 		t = t.Add(s.g.dur(15*time.Second, 90*time.Second))
 	}
+	// The kubelet keeps reporting the threshold until the pressure is gone.
 	recovered := t.Add(s.g.dur(time.Minute, 3*time.Minute))
+	var ets []time.Time
+	for t := onset.Add(s.g.dur(time.Second, 10*time.Second)); t.Before(recovered) && t.Before(until); t = t.Add(s.g.dur(10*time.Second, 50*time.Second)) {
+		ets = append(ets, t)
+	}
+	kubeletNode("EvictionThresholdMet", "Attempting to reclaim "+res, true, ets...)
 	if recovered.Before(until) {
 		if disk {
 			kubeletNode("NodeHasNoDiskPressure", fmt.Sprintf("Node %s status is now: NodeHasNoDiskPressure", n.name), false, recovered)
@@ -222,11 +223,12 @@ func dependencyUnavailable(s *sim, ns *namespace, onset time.Time) truth {
 		also = []scenario.Answer{answer("ReplicaSet/"+b.ns+"/"+b.rs.name, "SuccessfulDelete")}
 	} else {
 		oom := s.g.chance(0.35)
+		config := s.g.chance(0.5) // a bad config rather than a bug
 		sig := crashSignals
 		c := crash{reason: "Error", exit: pick(s.g, []int32{1, 2, 134}), runFor: func(int) time.Duration { return s.g.dur(500*time.Millisecond, 20*time.Second) },
 			before: func(p *pod, at time.Time, run int) {
-				for _, l := range s.crashLines(p, at.Add(-s.g.dur(20*time.Millisecond, 200*time.Millisecond)), s.g.chance(0.5)) {
-					s.log(p, at.Add(-s.g.dur(20*time.Millisecond, 200*time.Millisecond)), l)
+				for _, l := range s.crashLines(p, at.Add(-s.g.dur(20*time.Millisecond, 200*time.Millisecond)), config) {
+					s.log(p, at, l)
 				}
 			}}
 		if oom {
@@ -271,7 +273,9 @@ func jobBackoffLimit(s *sim, ns *namespace, onset time.Time) truth {
 	t := onset.Add(s.g.dur(100*time.Millisecond, time.Second))
 	var pods []*pod
 	dbErr := s.g.chance(0.4)
+	bugOrConfig := s.g.chance(0.5)
 	backoff := 10 * time.Second
+	var lastDie time.Time
 	for i := 0; i <= limit; i++ {
 		p := s.newPod(jobApp, nil, nil, i)
 		p.obj.Name = jobApp.name + "-" + s.g.suffix(5)
@@ -282,23 +286,26 @@ func jobBackoffLimit(s *sim, ns *namespace, onset time.Time) truth {
 		s.topoPod(t.Add(20*time.Millisecond), p)
 		started := s.startPod(p, s.nodes[s.g.intn(len(s.nodes))], t.Add(s.g.dur(200*time.Millisecond, 2*time.Second)), i == 0)
 		die := started.Add(s.g.dur(2*time.Second, 90*time.Second))
-		s.log(p, started.Add(300*time.Millisecond), s.format(p, started.Add(300*time.Millisecond), lvInfo, "starting "+name))
+		if die.Sub(started) > 5*time.Second {
+			s.log(p, started.Add(time.Second), s.format(p, started.Add(time.Second), lvInfo, pick(s.g, []string{"processing batch 1", "connected; reading input", "loaded 1 migration to apply"})))
+		}
 		if dbErr && lang == "python" {
 			s.log(p, die.Add(-100*time.Millisecond), s.format(p, die, lvError, "migration failed", "stack", pyTrace([]string{"/app/migrate.py\", line 44, in run\n    cur.execute(stmt)"},
 				"psycopg2.errors.UndefinedTable: relation \"users_v2\" does not exist\nLINE 1: INSERT INTO users_v2 (id, email) SELECT id, email FROM users")))
 		} else {
-			for _, l := range s.crashLines(p, die.Add(-100*time.Millisecond), s.g.chance(0.5)) {
-				s.log(p, die.Add(-150*time.Millisecond), l)
+			for _, l := range s.crashLines(p, die.Add(-100*time.Millisecond), bugOrConfig) {
+				s.log(p, die, l)
 			}
 		}
 		s.terminate(p, die, "Error", pick(s.g, []int32{1, 1, 2}), die.Sub(started), true)
 		p.obj.Status.Phase = corev1.PodFailed
 		s.topoPod(die.Add(s.g.dur(100*time.Millisecond, time.Second)), p)
 		pods = append(pods, p)
+		lastDie = die
 		t = die.Add(backoff + s.g.dur(0, 2*time.Second))
 		backoff = min(2*backoff, 6*time.Minute)
 	}
-	s.occur(controller(jobRef, "job-controller", "BackoffLimitExceeded", "Job has reached the specified backoff limit", true), t.Add(-backoff/2))
+	s.occur(controller(jobRef, "job-controller", "BackoffLimitExceeded", "Job has reached the specified backoff limit", true), lastDie.Add(s.g.dur(500*time.Millisecond, 3*time.Second)))
 	sig := crashSignals
 	return truth{root: answer(pods[0].rid(), sig...), also: siblings(pods, sig...), symptom: "Job/" + ns.name + "/" + jobApp.name}
 }
@@ -326,7 +333,7 @@ func badRollout(s *sim, ns *namespace, onset time.Time) truth {
 			runFor: func(int) time.Duration { return s.g.dur(time.Second, 8*time.Second) },
 			before: func(p *pod, at time.Time, run int) {
 				for _, l := range s.crashLines(p, at.Add(-s.g.dur(20*time.Millisecond, 200*time.Millisecond)), false) {
-					s.log(p, at.Add(-s.g.dur(20*time.Millisecond, 200*time.Millisecond)), l)
+					s.log(p, at, l)
 				}
 			}})
 	}

@@ -44,8 +44,14 @@ func (s *sim) format(p *pod, at time.Time, lv level, msg string, kv ...string) l
 		return logLine{text: b.String(), stderr: lv >= lvWarn}
 	case "java":
 		lvl := [...]string{" INFO", " WARN", "ERROR", "ERROR"}[lv]
-		logger := pick(s.g, []string{"c.a." + a.name + ".web.ApiController", "o.s.web.servlet.DispatcherServlet", "c.a." + a.name + ".client.UpstreamClient", "c.zaxxer.hikari.pool.HikariPool", "c.a." + a.name + ".service.OrderService"})
-		thread := pick(s.g, []string{"nio-8080-exec-" + fmt.Sprint(s.g.between(1, 10)), "main", "scheduling-1", "task-" + fmt.Sprint(s.g.between(1, 8))})
+		logger := pick(s.g, []string{"c.a." + a.name + ".web.ApiController", "o.s.web.servlet.DispatcherServlet", "c.a." + a.name + ".client.UpstreamClient", "c.a." + a.name + ".service.OrderService"})
+		thread := pick(s.g, []string{"nio-8080-exec-" + fmt.Sprint(s.g.between(1, 10)), "scheduling-1", "task-" + fmt.Sprint(s.g.between(1, 8))})
+		switch {
+		case msg == "Application run failed" || strings.HasPrefix(msg, "starting "):
+			logger, thread = "o.s.boot.SpringApplication", "main"
+		case strings.HasPrefix(msg, "HikariPool"):
+			logger = "com.zaxxer.hikari.pool.HikariPool"
+		}
 		line := fmt.Sprintf("%s %s 1 --- [%s] [%15s] %-40s : %s", ts.Format("2006-01-02T15:04:05.000Z"), lvl, a.name, thread, logger, msg)
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i] == "stack" {
@@ -267,22 +273,29 @@ func (s *sim) memoryWarnLine(p *pod, at time.Time, pct int) logLine {
 
 // crashLines: a start-up crash, from a bad configuration (config=true) or
 // a bug in a new version, as the language prints it.
+//
+// The same binary with the same configuration crashes the same way every
+// time: the choices come from the app and the cause, not the run.
 func (s *sim) crashLines(p *pod, at time.Time, config bool) []logLine {
 	a := p.app
-	key := pick(s.g, []string{"UPSTREAM_TIMEOUT", "RATE_LIMIT", "MAX_CONNECTIONS", "CACHE_TTL", "FEATURE_FLAGS", "PAYMENT_PROVIDER_URL"})
+	g := newRNG(int64(fnv32(a.uid+p.obj.Spec.Containers[0].Image)), map[bool]uint64{true: 11, false: 12}[config])
+	key := pick(g, []string{"UPSTREAM_TIMEOUT", "RATE_LIMIT", "MAX_CONNECTIONS", "CACHE_TTL", "FEATURE_FLAGS", "PAYMENT_PROVIDER_URL"})
+	started := at.Add(-s.g.dur(200*time.Millisecond, time.Second))
 	var out []logLine
-	out = append(out, s.format(p, at.Add(-s.g.dur(200*time.Millisecond, time.Second)), lvInfo, "starting "+a.name+" "+strings.TrimPrefix(a.image[strings.LastIndexByte(a.image, ':'):], ":")))
+	first := s.format(p, started, lvInfo, "starting "+a.name+" "+strings.TrimPrefix(p.obj.Spec.Containers[0].Image[strings.LastIndexByte(p.obj.Spec.Containers[0].Image, ':'):], ":"))
+	first.at = started
+	out = append(out, first)
 	switch a.lang {
 	case "go":
-		if config && s.g.chance(0.4) {
-			out = append(out, s.format(p, at, lvFatal, "cannot load configuration", "error", fmt.Sprintf("config: %s: strconv.Atoi: parsing \"%s\": invalid syntax", key, pick(s.g, []string{"30s", "10O", "unlimited", "1e3"}))))
+		if config && g.chance(0.4) {
+			out = append(out, s.format(p, at, lvFatal, "cannot load configuration", "error", fmt.Sprintf("config: %s: strconv.Atoi: parsing \"%s\": invalid syntax", key, pick(g, []string{"30s", "10O", "unlimited", "1e3"}))))
 			break
 		}
 		cause := "runtime error: invalid memory address or nil pointer dereference\n[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x9c1d2f]"
 		if config {
-			cause = fmt.Sprintf("invalid configuration: %s: yaml: line %d: did not find expected key", strings.ToLower(key), s.g.between(3, 60))
+			cause = fmt.Sprintf("invalid configuration: %s: yaml: line %d: did not find expected key", strings.ToLower(key), g.between(3, 60))
 		}
-		out = append(out, logLine{text: fmt.Sprintf("panic: %s\n\ngoroutine 1 [running]:\nmain.mustLoad(...)\n\t/src/cmd/%s/main.go:%d +0x1c5\nmain.main()\n\t/src/cmd/%s/main.go:%d +0x25", cause, a.name, s.g.between(40, 90), a.name, s.g.between(20, 39)), stderr: true})
+		out = append(out, logLine{text: fmt.Sprintf("panic: %s\n\ngoroutine 1 [running]:\nmain.mustLoad(...)\n\t/src/cmd/%s/main.go:%d +0x1c5\nmain.main()\n\t/src/cmd/%s/main.go:%d +0x25", cause, a.name, g.between(40, 90), a.name, g.between(20, 39)), stderr: true})
 	case "java":
 		if config {
 			out = append(out, s.format(p, at, lvError, "Application run failed", "stack", javaTrace(
@@ -293,22 +306,34 @@ func (s *sim) crashLines(p *pod, at time.Time, config bool) []logLine {
 		} else {
 			out = append(out, s.format(p, at, lvError, "Application run failed", "stack", javaTrace(
 				"java.lang.NoSuchMethodError: 'void com.acme.common.Money.<init>(long, java.lang.String)'",
-				[]string{fmt.Sprintf("com.acme.%s.service.PriceService.<init>(PriceService.java:%d)", a.name, s.g.between(20, 120)), "org.springframework.beans.BeanUtils.instantiateClass(BeanUtils.java:198)"}, "", nil)))
+				[]string{fmt.Sprintf("com.acme.%s.service.PriceService.<init>(PriceService.java:%d)", a.name, g.between(20, 120)), "org.springframework.beans.BeanUtils.instantiateClass(BeanUtils.java:198)"}, "", nil)))
 		}
 	case "python":
-		last := fmt.Sprintf("ValueError: invalid literal for int() with base 10: '%s'", pick(s.g, []string{"30s", "ten", "1,000"}))
+		last := fmt.Sprintf("ValueError: invalid literal for int() with base 10: '%s'", pick(g, []string{"30s", "ten", "1,000"}))
 		if !config {
 			last = "AttributeError: 'NoneType' object has no attribute 'get'"
-		} else if s.g.chance(0.4) {
+		} else if g.chance(0.4) {
 			last = fmt.Sprintf("KeyError: '%s'", key)
 		}
 		out = append(out, logLine{text: pyTrace([]string{"/app/main.py\", line 12, in <module>\n    app = create_app()", "/app/config.py\", line 31, in load\n    value = int(os.environ[\"" + key + "\"])"}, last), stderr: true})
 	case "node":
-		out = append(out, logLine{text: fmt.Sprintf("/app/src/config.js:%d\n    const port = settings.%s.port;\n                            ^\n\nTypeError: Cannot read properties of undefined (reading 'port')\n    at Object.<anonymous> (/app/src/config.js:%d:29)\n    at Module._compile (node:internal/modules/cjs/loader:1469:14)\n\nNode.js v20.17.0", s.g.between(5, 40), strings.ToLower(key), s.g.between(5, 40)), stderr: true})
+		out = append(out, logLine{text: fmt.Sprintf("/app/src/config.js:%d\n    const port = settings.%s.port;\n                            ^\n\nTypeError: Cannot read properties of undefined (reading 'port')\n    at Object.<anonymous> (/app/src/config.js:%d:29)\n    at Module._compile (node:internal/modules/cjs/loader:1469:14)\n\nNode.js v20.17.0", g.between(5, 40), strings.ToLower(key), g.between(5, 40)), stderr: true})
 	default:
 		out = append(out, s.format(p, at, lvFatal, fmt.Sprintf("invalid configuration: %s", strings.ToLower(key))))
 	}
+	for i := 1; i < len(out); i++ {
+		out[i].at = at
+	}
 	return out
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 func javaTrace(first string, frames []string, cause string, causeFrames []string) string {

@@ -22,7 +22,9 @@ func (s *sim) noise(from, to time.Time, level float64) {
 		return
 	}
 	span := to.Sub(from)
-	// Request and housekeeping logs of every running pod.
+	s.noiseEvents(from, to, level)
+	// Request and housekeeping logs of every running pod, last: the churn
+	// above decided which pods exist when.
 	for _, a := range s.allApps() {
 		for _, p := range a.pods {
 			if p.node == nil {
@@ -42,6 +44,10 @@ func (s *sim) noise(from, to time.Time, level float64) {
 			}
 		}
 	}
+}
+
+func (s *sim) noiseEvents(from, to time.Time, level float64) {
+	span := to.Sub(from)
 	quiet := s.quietNamespaces()
 	count := func(base float64) int { return int(math.Round(level * base * s.g.float(0.5, 1.5))) }
 	at := func() time.Time { return from.Add(s.g.dur(30*time.Second, max(span-time.Minute, 31*time.Second))) }

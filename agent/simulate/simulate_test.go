@@ -346,3 +346,57 @@ func TestExplicitBaseTime(t *testing.T) {
 		}
 	}
 }
+
+// Order varies: usually a pod's topology arrives before its events, but an
+// agent that started during the incident publishes some events first.
+func TestTopologySometimesArrivesAfterEvents(t *testing.T) {
+	before, after := 0, 0
+	for seed := int64(1); seed <= 25; seed++ {
+		f, _ := generate(t, "oom-kill-loop", Options{Seed: seed, Noise: 0})
+		root := f.Header.RootCause.RID
+		topoAt, eventAt := -1, -1
+		for i, r := range f.Records {
+			if r.Topic == scenario.TopicTopology && r.Key == root && topoAt < 0 {
+				topoAt = i
+			}
+			if r.Topic == scenario.TopicEvents && eventAt < 0 && strings.Contains(string(r.Value), `"name":"`+strings.Split(root, "/")[2]+`"`) {
+				eventAt = i
+			}
+		}
+		if topoAt < eventAt {
+			before++
+		} else {
+			after++
+		}
+	}
+	if before == 0 || after == 0 {
+		t.Errorf("over 25 seeds the root pod's topology came first %d times and after its first event %d times; want both", before, after)
+	}
+}
+
+// Crashes print stack traces: some records carry a whole multi-line trace
+// (a shipper that joins them), some files have them line by line.
+func TestStackTracesAreMultiLine(t *testing.T) {
+	joined, split := 0, 0
+	for seed := int64(1); seed <= 12; seed++ {
+		f, _ := generate(t, "bad-config-crashloop", Options{Seed: seed, Noise: 0})
+		for _, r := range f.Records {
+			if r.Topic != scenario.TopicLogs {
+				continue
+			}
+			l, err := lognorm.NormalizeLog(r.Key, r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.StackTrace != "" {
+				joined++
+			}
+			if strings.HasPrefix(strings.TrimSpace(l.Message), "at ") || strings.HasPrefix(l.Message, "\tat ") || strings.HasPrefix(l.Message, "goroutine ") {
+				split++
+			}
+		}
+	}
+	if joined == 0 || split == 0 {
+		t.Errorf("%d records with a whole stack trace, %d trace lines on their own; want both", joined, split)
+	}
+}

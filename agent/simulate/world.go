@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // sim is one scenario being generated: the cluster, its clock and the
@@ -31,6 +32,8 @@ type sim struct {
 	ipSeq      int
 	usedSvcIPs map[string]bool
 	digests    map[string]string
+	podLag     map[types.UID]time.Duration
+	appPrefix  string
 
 	nodes      []*node
 	namespaces []*namespace
@@ -73,7 +76,7 @@ func (n *namespace) backends() []*app {
 
 func newSim(seed int64) *sim {
 	g := newRNG(seed, 1)
-	s := &sim{g: g, usedSvcIPs: map[string]bool{}, digests: map[string]string{}, series: map[string]*series{}}
+	s := &sim{g: g, usedSvcIPs: map[string]bool{}, digests: map[string]string{}, series: map[string]*series{}, podLag: map[types.UID]time.Duration{}}
 	s.style = pick(g, styles)
 	s.clusterName = pick(g, clusterNames)
 	s.cpName = s.style.cpNode
@@ -108,6 +111,17 @@ func (s *sim) build(base time.Time, nNS int) {
 	proxy := s.addApp(s.system, appSpec{name: "kube-proxy", lang: "kube-proxy", port: 10249}, "DaemonSet", len(s.nodes))
 	proxy.image = "registry.k8s.io/kube-proxy:" + s.k8sVersion[:7]
 	nsNames := pickN(s.g, namespacePool, nNS)
+	// Some clusters suffix their namespaces with the environment, some
+	// teams prefix their services with the product's name.
+	if s.g.chance(0.3) {
+		env := pick(s.g, []string{"-prod", "-production", "-live", "-eu", "-v2"})
+		for i := range nsNames {
+			nsNames[i] += env
+		}
+	}
+	if s.g.chance(0.25) {
+		s.appPrefix = pick(s.g, []string{"acme-", "shop-", "kx-", "web-", "svc-", "core-"})
+	}
 	fronts := pickN(s.g, frontPool, len(frontPool))
 	backs := pickN(s.g, backendPool, len(backendPool))
 	stores := pickN(s.g, storePool, len(storePool))
@@ -200,10 +214,17 @@ func (s *sim) build(base time.Time, nNS int) {
 }
 
 func (s *sim) addApp(ns *namespace, spec appSpec, kind string, replicas int) *app {
-	a := &app{ns: ns.name, name: spec.name, lang: spec.lang, port: spec.port, front: spec.front, kind: kind,
+	name := spec.name
+	if ns.name != "kube-system" {
+		name = s.appPrefix + name
+	}
+	a := &app{ns: ns.name, name: name, lang: spec.lang, port: spec.port, front: spec.front, kind: kind,
 		uid: s.g.uid(), replicas: replicas, probePath: pick(s.g, []string{"/healthz", "/ready", "/health", "/actuator/health/readiness", "/readyz"}),
 		system: ns.name == "kube-system"}
 	a.image = imageName(s.g, s.registry, spec.name)
+	if !a.system && s.g.chance(0.2) {
+		a.containerName = pick(s.g, []string{"app", "server", "main", "api", "service"})
+	}
 	if kind == "Deployment" {
 		a.rs = s.newRS(a, a.image)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,7 +118,11 @@ func TestReplayPublishesInOrderOnTheClientPartition(t *testing.T) {
 		t.Fatalf("registry records of %s: %d (want a registration and a tombstone)", client, len(mine))
 	}
 	r, err := scheduler.DecodeRegistration(mine[0].Key, mine[0].Value)
-	if err != nil || r.Metadata["scenario"] != "replay-test" || r.Metadata["agent"] != "kg-agent replay" {
+	var meta map[string]string
+	if err == nil {
+		err = json.Unmarshal(r.Metadata, &meta)
+	}
+	if err != nil || meta["scenario"] != "replay-test" || meta["agent"] != "kg-agent replay" {
 		t.Errorf("registration %s: %v", mine[0].Value, err)
 	}
 	hbs := kafkatest.ReadAll(t, brokers, topics["heartbeat"])
@@ -195,5 +200,47 @@ func TestReplayFileErrorsNeedNoKafka(t *testing.T) {
 	_, err := runAgent(context.Background(), t, "replay", "--client", "af-9", "--file", writeFile(t, "not json"), "--kafka-brokers", "127.0.0.1:1")
 	if err == nil || !strings.Contains(err.Error(), "nothing was published") || !strings.Contains(err.Error(), "line 1") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// --stay keeps the client alive after the last record (what make run and the
+// end-to-end test rely on) until kg-agent is stopped; then kg-agent
+// deregister publishes the tombstone.
+func TestReplayStayKeepsHeartbeatingThenDeregister(t *testing.T) {
+	brokers, topics, flags := testTopics(t)
+	file := writeFile(t, replayHeader, `{"topic":"raw.k8s.events","key":"u1","value":{"reason":"x"}}`)
+	client := "stay-" + strings.TrimPrefix(kafkatest.Suffix(), ".")
+	beats := func() int {
+		n := 0
+		for _, m := range kafkatest.ReadAll(t, brokers, topics["heartbeat"]) {
+			if string(m.Key) == client {
+				n++
+			}
+		}
+		return n
+	}
+	stop := kafkatest.Run(t, func(ctx context.Context) error {
+		_, err := runAgent(ctx, t, append([]string{"replay", "--client", client, "--file", file, "--stay", "--heartbeat-every", "300ms"}, flags...)...)
+		return err
+	})
+	testutil.Eventually(t, 60*time.Second, "three heartbeats after the replay", func() bool { return beats() >= 3 })
+	if err := stop(); err != nil {
+		t.Fatalf("replay --stay: %v", err)
+	}
+	stopped := beats()
+	if out, err := runAgent(context.Background(), t, append([]string{"deregister", "--client", client}, flags...)...); err != nil || !strings.Contains(out, "deregistered "+client) {
+		t.Fatalf("deregister: %v\n%s", err, out)
+	}
+	var last *sarama.ConsumerMessage
+	for _, m := range kafkatest.ReadAll(t, brokers, topics["registry"]) {
+		if string(m.Key) == client {
+			last = m
+		}
+	}
+	if last == nil || last.Value != nil {
+		t.Errorf("the client's last registry record is not a tombstone: %v", last)
+	}
+	if beats() != stopped {
+		t.Error("heartbeats went on after kg-agent stopped")
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/kgrca/kgplane/agent/lifecycle"
@@ -104,19 +103,14 @@ func (p *presenceFlags) add(fs *flag.FlagSet, stayHelp string) {
 }
 
 func (p *presenceFlags) metadata(extra map[string]string) (map[string]string, error) {
-	md := map[string]string{}
-	for k, v := range extra {
-		md[k] = v
+	md, err := lifecycle.ParseMetadata(p.meta)
+	if err != nil {
+		return nil, fmt.Errorf("--meta: %w", err)
 	}
-	for _, kv := range strings.Split(p.meta, ",") {
-		if kv = strings.TrimSpace(kv); kv == "" {
-			continue
+	for k, v := range extra {
+		if _, set := md[k]; !set {
+			md[k] = v
 		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--meta %q: want k=v pairs separated by commas", kv)
-		}
-		md[k] = v
 	}
 	return md, nil
 }

@@ -46,10 +46,13 @@ Roles:
 
 Each worker reads ONLY its client's partition of each input topic
 (partition = murmur2(CLIENT_ID) % partitions, Kafka's default partitioner on
-the client id), skips other clients' records sharing that partition, and
-commits its offsets to the group "<role>-<CLIENT_ID>" only after its output
-is acknowledged (produce acked / Neo4j transaction committed). At most one
-process per (role, client) consumes at a time; others wait as standbys.
+the client id), skips other clients' records sharing that partition,
+forwards records that belong on another client's partition there, and
+dead-letters records whose key names no client. It commits its offsets to
+the group "<role>-<CLIENT_ID>" only after its output is acknowledged
+(produce acked / Neo4j transaction committed). At most one process per
+(role, client) consumes at a time; others wait as standbys. Raw keys are
+<client>::event::<uid>, <client>::log::<uid> or the client id alone.
 
 Environment:
   CLIENT_ID        required; the client cluster, e.g. af-9 (3-63 chars, [a-z0-9-],
@@ -91,6 +94,7 @@ func main() {
 type settings struct {
 	role, clientID, metricsAddr, topicSuffix string
 	brokers                                  []string
+	kafkaSecurity                            kafkaio.Security
 	level                                    slog.Level
 	json                                     bool
 }
@@ -207,6 +211,10 @@ func readSettings(role string, getenv func(string) string) (settings, error) {
 	if s.brokers = kafkaio.ParseBrokers(env("KAFKA_BROKERS", kafkaio.DefaultBrokers(getenv))); len(s.brokers) == 0 {
 		return s, errors.New("KAFKA_BROKERS: no broker")
 	}
+	var err error
+	if s.kafkaSecurity, err = kafkaio.SecurityFromEnv(getenv); err != nil {
+		return s, err
+	}
 	if err := s.level.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
 		return s, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", getenv("LOG_LEVEL"))
 	}
@@ -235,6 +243,6 @@ func runNormalizer(ctx context.Context, s settings, fn normalizer.Func, in, out 
 	return normalizer.Run(ctx, normalizer.Config{
 		Role: s.role, Brokers: s.brokers, ClientID: s.clientID, Normalize: fn,
 		InputTopic: in + s.topicSuffix, OutputTopic: out + s.topicSuffix, DLQTopic: kafkaio.TopicDLQRaw + s.topicSuffix,
-		Logger: log, Metrics: kafkaio.NewMetrics(reg, s.role),
+		Logger: log, Metrics: kafkaio.NewMetrics(reg, s.role), KafkaSecurity: s.kafkaSecurity,
 	})
 }

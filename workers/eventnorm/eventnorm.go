@@ -365,13 +365,15 @@ func isKubelet(component string) bool {
 	return component == "kubelet" || component == "kubernetes.io/kubelet"
 }
 
-// isNodeReporter reports whether component runs on the node its events
-// come from and names it in source.host: the kubelet, node-problem-detector
-// and the problem daemons of its default configs (their "source").
+// isNodeReporter reports whether component names the node its events come
+// from in source.host: the kubelet, node-problem-detector and the problem
+// daemons of its default configs (their "source"), and kg-agent, whose
+// status-transition events (a container OOM-killed or exiting with an error)
+// carry the pod's spec.nodeName there (agent/statusevents).
 func isNodeReporter(component string) bool {
 	switch component {
 	case "kubelet", "kubernetes.io/kubelet", "node-problem-detector", "kernel-monitor", "docker-monitor",
-		"systemd-monitor", "abrt-adaptor", "health-checker":
+		"systemd-monitor", "abrt-adaptor", "health-checker", "kg-agent":
 		return true
 	}
 	return strings.HasSuffix(component, "-custom-plugin-monitor")

@@ -350,6 +350,8 @@ func TestNodeAndSource(t *testing.T) {
 			"node-5", Source{"kernel-monitor", "node-5"}, "shop"},
 		{"npd custom plugin monitor", map[string]string{"source": `{"component":"ntp-custom-plugin-monitor","host":"node-5"}`},
 			"node-5", Source{"ntp-custom-plugin-monitor", "node-5"}, "shop"},
+		{"kg-agent status event names the pod's node", map[string]string{"source": `{"component":"kg-agent","host":"node-6"}`, "reason": `"OOMKilled"`},
+			"node-6", Source{"kg-agent", "node-6"}, "shop"},
 		// Controllers set source.host to the host they run on; their objects
 		// do not run there (k3s deploy, helm-controller, service-lb).
 		{"k3s deploy controller's host is not the object's node", map[string]string{

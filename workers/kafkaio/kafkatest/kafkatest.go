@@ -33,16 +33,16 @@ func Suffix() string {
 
 // Config is a sarama config for test clients.
 func Config() *sarama.Config {
-	c := sarama.NewConfig()
-	c.Version = kafkaio.KafkaVersion()
+	c := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kafkatest")
 	c.Producer.Return.Successes = true
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Partitioner = kafkaio.NewClientPartitioner
 	return c
 }
 
-// CreateTopics creates each topic with the given partitions and deletes it
-// when the test ends.
+// CreateTopics creates each topic with the given partitions, waits until
+// they can be produced to (WaitForLeaders), and deletes them when the test
+// ends.
 func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
 	t.Helper()
 	admin, err := sarama.NewClusterAdmin(brokers, Config())
@@ -61,6 +61,54 @@ func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...st
 				_ = a.Close()
 			}
 		})
+	}
+	WaitForLeaders(t, brokers, topics...)
+}
+
+// WaitForLeaders waits until every partition of each topic has a leader in
+// the metadata a new client gets and that leader answers for it (its end
+// offset). CreateTopics returns when the controller has recorded the topic;
+// the brokers learn it a moment later, and a producer started in between
+// fails with "unknown topic or partition" or "not the leader", more often the
+// busier the machine. Every test that creates topics waits here first.
+func WaitForLeaders(t testing.TB, brokers []string, topics ...string) {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, Config())
+	if err != nil {
+		t.Fatalf("client for the topics' metadata: %v", err)
+	}
+	defer client.Close()
+	for _, topic := range topics {
+		var last error
+		ready := func() bool {
+			if last = client.RefreshMetadata(topic); last != nil {
+				return false
+			}
+			parts, err := client.Partitions(topic)
+			if err != nil || len(parts) == 0 {
+				last = fmt.Errorf("partitions: %v (%d)", err, len(parts))
+				return false
+			}
+			for _, p := range parts {
+				if _, err := client.Leader(topic, p); err != nil {
+					last = fmt.Errorf("leader of partition %d: %w", p, err)
+					return false
+				}
+				if _, err := client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+					last = fmt.Errorf("end offset of partition %d: %w", p, err)
+					return false
+				}
+			}
+			return true
+		}
+		done := false
+		defer func() {
+			if !done {
+				t.Logf("topic %s: %v", topic, last)
+			}
+		}()
+		testutil.Eventually(t, 60*time.Second, "every partition of "+topic+" to have a leader that answers", ready)
+		done = true
 	}
 }
 
@@ -186,4 +234,71 @@ func RawEvent(uid string, i int) []byte {
 		`"reason":"BackOff","message":"Back-off restarting failed container app in pod web-%d_shop","source":{"component":"kubelet","host":"node-%d"},`+
 		`"firstTimestamp":"2026-11-20T10:00:00Z","lastTimestamp":"2026-11-20T10:%02d:%02dZ","count":%d,"type":"Warning"}`,
 		i%50, i, uid, i%50, i%50, i%50, i%3, (i/60)%60, i%60, 1+i%5)
+}
+
+// ClientOn returns a client id "<prefix>-N" whose partition of n is p, for
+// tests that need clients on chosen partitions.
+func ClientOn(t testing.TB, prefix string, p, n int32) string {
+	t.Helper()
+	for i := range 100000 {
+		c := fmt.Sprintf("%s-%d", prefix, i)
+		if kafkaio.PartitionFor(c, n) == p {
+			return c
+		}
+	}
+	t.Fatalf("no client id %s-N on partition %d of %d", prefix, p, n)
+	return ""
+}
+
+// ProduceTo sends msgs synchronously to the partition each names
+// (msg.Partition), as a producer with another partitioner would place them.
+func ProduceTo(t testing.TB, brokers []string, msgs []*sarama.ProducerMessage) {
+	t.Helper()
+	cfg := Config()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer p.Close()
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("producing %d records: %v", len(msgs), err)
+	}
+}
+
+// Headers returns a record's headers as a map (the last of duplicates wins).
+func Headers(hs []*sarama.RecordHeader) map[string]string {
+	out := make(map[string]string, len(hs))
+	for _, h := range hs {
+		if h != nil {
+			out[string(h.Key)] = string(h.Value)
+		}
+	}
+	return out
+}
+
+// Gathered sums the counter and gauge series named name in reg that have a
+// label with the value labelValue ("" = every series of name).
+func Gathered(t testing.TB, reg prometheus.Gatherer, name, labelValue string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gathering metrics: %v", err)
+	}
+	var total float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := labelValue == ""
+			for _, l := range m.GetLabel() {
+				match = match || l.GetValue() == labelValue
+			}
+			if match {
+				total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return total
 }
