@@ -5,7 +5,7 @@ BIN := bin
 export KAFKA_BROKERS ?= 127.0.0.1:$(or $(KAFKA_PORT),9092)
 export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 
-.PHONY: help build image run test test-unit test-nomad-e2e vet fuzz tools infra-up infra-down infra-status infra-clean bench bench-control-plane bench-ha bench-normalizers bench-workers bench-strays bench-graph clean
+.PHONY: help build image run test test-unit test-nomad-e2e vet fuzz tools infra-up infra-down infra-status infra-clean bench bench-control-plane bench-ha bench-normalizers bench-workers bench-strays bench-graph bench-rca eval-rca clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -72,7 +72,24 @@ bench-graph: infra-up ## graph builder: batched vs per-event events/s into Neo4j
 	$(GO) test -count=1 -run '^$$' -bench 'GraphWrite/batch=(500|1)$$' -benchtime 10s ./workers/graph
 	KG_BENCH=1 $(GO) test -count=1 -run TestBenchEndToEndLatency -v -timeout 5m ./workers/graph
 
-bench: bench-normalizers bench-workers bench-strays bench-graph bench-control-plane bench-ha ## every benchmark (~15 min); copy the numbers into docs/benchmarks.md
+# The root-cause evaluation: EVAL_DIR=path scores any directory of scenario
+# files; without it, kg-agent simulate writes every fault type x
+# EVAL_VARIANTS (5) with seed EVAL_SEED (1) into a temporary directory first.
+# EVAL_FLAGS passes flags to kg-rca-eval (e.g. --direct, --parallel 2, --keep).
+EVAL_VARIANTS ?= 5
+EVAL_SEED ?= 1
+eval-rca: infra-up ## root-cause accuracy: A@1/A@3/A@5 and mean rank per fault type (EVAL_DIR=path for your own scenarios)
+	@set -e; dir="$(EVAL_DIR)"; \
+	if [ -z "$$dir" ]; then \
+		dir=$$(mktemp -d "$${TMPDIR:-/tmp}/kg-eval-rca.XXXXXX"); trap 'rm -rf "$$dir"' EXIT; \
+		$(GO) run ./cmd/kg-agent simulate --all --variants $(EVAL_VARIANTS) --seed $(EVAL_SEED) --out-dir "$$dir"; \
+	fi; \
+	$(GO) run ./cmd/kg-rca-eval --dir "$$dir" $(EVAL_FLAGS)
+
+bench-rca: ## root-cause answer latency on a 1,000,000-event client graph (a private Neo4j on 27687, ~30 min)
+	KG_BENCH=1 $(GO) test -count=1 -run TestBenchRCALatency -v -timeout 90m ./workers/rca
+
+bench: bench-normalizers bench-workers bench-strays bench-graph bench-control-plane bench-ha ## every benchmark (~15 min; bench-rca is apart: ~30 min); copy the numbers into docs/benchmarks.md
 
 clean: ## remove ./bin
 	rm -rf $(BIN)

@@ -32,6 +32,9 @@ Clients:
 Kafka:
   topics ensure   create the contract's topics and the planes' election topic that are missing (idempotent)
 
+Root causes:
+  rca          rank the root causes of a symptom, or the window's incidents (Neo4j)
+
 Run 'kgctl <command> --help' for a command's flags. Settings come from the same
 environment variables as kg-control-plane: KAFKA_BROKERS, KAFKA_SASL_* and
 KAFKA_TLS* (Kafka security), KG_REGISTRY_TOPIC, KG_HEARTBEAT_TOPIC, JOBSPECS_DIR,
@@ -44,6 +47,7 @@ Examples:
   kgctl heartbeat --client af-9 --every 30s
   kgctl clients
   kgctl deregister --client af-9
+  kgctl rca --client af-9 --resource Pod/shop/cart-7d9-abcde
 `
 
 func main() {
@@ -77,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdHeartbeat(ctx, rest, stdout, stderr)
 	case "deregister":
 		return cmdDeregister(ctx, rest, stdout, stderr)
+	case "rca":
+		return cmdRCA(ctx, rest, stdout, stderr)
 	case "topics":
 		if len(rest) == 0 || rest[0] != "ensure" {
 			return errors.New("usage: kgctl topics ensure [--partitions N]")

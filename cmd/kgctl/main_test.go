@@ -169,6 +169,25 @@ func TestPublishCommands(t *testing.T) {
 	}
 }
 
+// kgctl rca refuses what it cannot ask before it connects, and says why.
+func TestRCAUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"rca"}, "--client is required"},
+		{[]string{"rca", "--client", "af-9", "--format", "xml"}, "want text, json or dot"},
+		{[]string{"rca", "--client", "af-9", "--from", "yesterday"}, "RFC 3339"},
+		{[]string{"rca", "--client", "af-9", "extra"}, "unexpected argument"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), c.args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%q: %v, want an error saying %q", c.args, err, c.says)
+		}
+	}
+}
+
 // kgctl's Kafka connections come from the shared base config: the
 // KAFKA_SASL_* settings the job templates hand to the tasks are read (a wrong
 // one is refused by name) and applied (a PLAINTEXT listener turns a SASL

@@ -54,7 +54,7 @@ func NewBuilder(driver neo4j.DriverWithContext, client, database string, topics 
 	var keys []probeKey
 	for _, r := range rules {
 		for _, dir := range []string{findCauses, findEffects} {
-			if k := (probeKey{dir, r.Relation}); !slices.Contains(keys, k) {
+			if k := (probeKey{dir, probeRelation(r.Relation)}); !slices.Contains(keys, k) {
 				keys = append(keys, k)
 			}
 		}
@@ -313,6 +313,8 @@ type plan struct {
 	resources []map[string]any
 	topo      []topoRound
 	events    []map[string]any
+	names     []map[string]any  // what the batch's logs name (NAMES)
+	named     []string          // their eids (NAMES, then CALLS)
 	reprobe   []string          // rids whose events are probed again
 	eventSigs map[string]string // eid → signal of the batch's events
 	eidOrder  []string
@@ -324,6 +326,7 @@ type plan struct {
 type topoRound struct {
 	upserts []map[string]any
 	rels    map[string][]map[string]any // by relationship type
+	ips     []map[string]any            // HAS_IP
 	tombs   []map[string]any
 }
 
@@ -362,6 +365,10 @@ func buildPlan(items []item) plan {
 					reprobe[r.Target.RID] = true
 				}
 			}
+			for _, ip := range t.IPs {
+				keep = append(keep, "HAS_IP "+ip)
+				round.ips = append(round.ips, map[string]any{"rid": t.Res.RID, "ip": ip})
+			}
 			labels := t.Labels
 			if labels == nil {
 				labels = []string{}
@@ -377,11 +384,25 @@ func buildPlan(items []item) plan {
 					node, nodeName = n.RID, n.Name
 				}
 			}
+			props := map[string]any{"source": e.Source, "reason": e.Reason, "signal": e.Signal, "type": e.Type,
+				"severity": e.Severity, "category": e.Category, "message": e.Message,
+				"ts": time.UnixMilli(e.TsMs).UTC(), "ts_ms": e.TsMs, "count": e.Count}
+			names := namesOf(e)
+			if e.DNS {
+				props["dns"] = true
+			}
+			if len(names) > 0 {
+				props["named"] = true
+			}
 			p.events = append(p.events, map[string]any{"rid": e.Res.RID, "kind": e.Res.Kind, "namespace": e.Res.Namespace,
 				"name": e.Res.Name, "uid": nullable(e.UID), "eid": e.EID, "node": node, "node_name": nodeName,
-				"props": map[string]any{"source": e.Source, "reason": e.Reason, "signal": e.Signal, "type": e.Type,
-					"severity": e.Severity, "category": e.Category, "message": e.Message,
-					"ts": time.UnixMilli(e.TsMs).UTC(), "ts_ms": e.TsMs, "count": e.Count}})
+				"props": props})
+			if len(names) > 0 {
+				p.names = append(p.names, map[string]any{"eid": e.EID, "names": names})
+				if !slices.Contains(p.named, e.EID) {
+					p.named = append(p.named, e.EID)
+				}
+			}
 			if _, ok := p.eventSigs[e.EID]; !ok {
 				p.eidOrder = append(p.eidOrder, e.EID)
 			}
@@ -393,6 +414,53 @@ func buildPlan(items []item) plan {
 	}
 	sort.Strings(p.reprobe)
 	return p
+}
+
+// Roles of a NAMES edge from a log to what it names.
+const (
+	namesPeer        = "peer"         // a host name or address it talked to
+	namesNameserver  = "nameserver"   // the DNS server a failed lookup asked
+	namesDNSFallback = "dns-fallback" // the cluster DNS Service, for a DNS failure that names no known nameserver
+)
+
+// namesOf lists what a log names, as NAMES rows: {role, rid} for a :Name,
+// {role, ip} for an :IP.
+func namesOf(e *eventRow) []map[string]any {
+	var out []map[string]any
+	for _, rid := range e.Calls.RIDs {
+		out = append(out, map[string]any{"role": namesPeer, "rid": rid, "ip": nil})
+	}
+	for _, ip := range e.Calls.IPs {
+		out = append(out, map[string]any{"role": namesPeer, "rid": nil, "ip": ip})
+	}
+	for _, ip := range e.Calls.Nameservers {
+		out = append(out, map[string]any{"role": namesNameserver, "rid": nil, "ip": ip})
+	}
+	if e.DNS && e.Res.RID != dnsServiceRID {
+		out = append(out, map[string]any{"role": namesDNSFallback, "rid": dnsServiceRID, "ip": nil})
+	}
+	if out == nil {
+		return []map[string]any{}
+	}
+	return out
+}
+
+// strings1 is the first column of recs as strings.
+func strings1(recs []*neo4j.Record) []string {
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		if s, ok := r.Values[0].(string); ok && s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func nullable(s string) any {
@@ -454,10 +522,15 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 		st.edges[edgeType] += sum.Counters().RelationshipsCreated()
 		return recs, nil
 	}
+	// What topology adds that logs may already have named: new resources
+	// and addresses. Their logs are linked (CALLS) now.
+	var newRIDs, newIPs []string
 	if len(p.resources) > 0 {
-		if _, err := exec("merging topology resources", cypherResources, map[string]any{"rows": p.resources}, ""); err != nil {
+		recs, err := exec("merging topology resources", cypherResources, map[string]any{"rows": p.resources}, "")
+		if err != nil {
 			return err
 		}
+		newRIDs = strings1(recs)
 	}
 	for _, round := range p.topo {
 		if len(round.upserts) > 0 {
@@ -465,12 +538,19 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 				return err
 			}
 		}
-		for _, typ := range []string{"RUNS_ON", "OWNED_BY", "SELECTS"} {
+		for _, typ := range topologyRelTypes {
 			if rows := round.rels[typ]; len(rows) > 0 {
 				if _, err := exec("merging "+typ, cypherTopologyRel(typ), map[string]any{"rows": rows}, typ); err != nil {
 					return err
 				}
 			}
+		}
+		if len(round.ips) > 0 {
+			recs, err := exec("merging HAS_IP", cypherTopologyIPs, map[string]any{"rows": round.ips}, "HAS_IP")
+			if err != nil {
+				return err
+			}
+			newIPs = append(newIPs, strings1(recs)...)
 		}
 		if len(round.tombs) > 0 {
 			if _, err := exec("applying tombstones", cypherTopologyTombstone, map[string]any{"rows": round.tombs}, ""); err != nil {
@@ -490,6 +570,40 @@ func (b *Builder) writeTx(ctx context.Context, tx neo4j.ManagedTransaction, p pl
 		st.edges["RUNS_ON"] += len(recs)
 		for _, r := range recs {
 			if rid, ok := r.Values[0].(string); ok && !slices.Contains(reprobe, rid) {
+				reprobe = append(reprobe, rid)
+			}
+		}
+	}
+	if len(p.names) > 0 {
+		if _, err := exec("merging NAMES", cypherNames, map[string]any{"rows": p.names}, "NAMES"); err != nil {
+			return err
+		}
+	}
+	// CALLS: the batch's logs that name peers, and the earlier logs that
+	// named what topology just added (a log may arrive before the topology
+	// of what it names: they are different topics).
+	link := append([]string(nil), p.named...)
+	if len(newRIDs) > 0 || len(newIPs) > 0 {
+		recs, err := exec("finding logs that named new resources", cypherNamedBy, map[string]any{
+			"rids": nonNil(newRIDs), "ips": nonNil(newIPs), "limit": reprobeLimit}, "")
+		if err != nil {
+			return err
+		}
+		for _, eid := range strings1(recs) {
+			if !slices.Contains(link, eid) {
+				link = append(link, eid)
+			}
+		}
+	}
+	if len(link) > 0 {
+		// A new CALLS edge: the caller's earlier events may now be effects of
+		// the callee's.
+		recs, err := exec("merging CALLS", cypherCalls, map[string]any{"eids": link}, "CALLS")
+		if err != nil {
+			return err
+		}
+		for _, rid := range strings1(recs) {
+			if !slices.Contains(reprobe, rid) {
 				reprobe = append(reprobe, rid)
 			}
 		}
@@ -540,12 +654,21 @@ type probeRow struct {
 	params map[string]any
 }
 
+// probeRelation is the walk a relation's probes take: calls-named walks as
+// calls does (one walk for both; the named condition is checked per rule).
+func probeRelation(rel Relation) Relation {
+	if rel == RelCallsNamed {
+		return RelCalls
+	}
+	return rel
+}
+
 // probeRows groups probesFor by direction and relation, in rule-table order.
 func probeRows(rules []Rule, eid, signal string) []probeRow {
 	var out []probeRow
 	index := map[probeKey]int{}
 	for _, pr := range probesFor(rules, eid, signal) {
-		k := probeKey{pr.Dir, pr.Relation}
+		k := probeKey{pr.Dir, probeRelation(pr.Relation)}
 		i, ok := index[k]
 		if !ok {
 			i = len(out)
@@ -562,7 +685,7 @@ func probeRows(rules []Rule, eid, signal string) []probeRow {
 		}
 		p["lag_ms"] = max(p["lag_ms"].(int64), pr.MaxLagMs)
 		p["rules"] = append(p["rules"].([]map[string]any), map[string]any{"rule": pr.Rule, "others": pr.Others,
-			"lag_ms": pr.MaxLagMs, "confidence": pr.Confidence})
+			"lag_ms": pr.MaxLagMs, "confidence": pr.Confidence, "named": pr.Relation == RelCallsNamed})
 	}
 	return out
 }

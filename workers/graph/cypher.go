@@ -19,13 +19,23 @@ func schemaStatements() []string {
 		"CREATE CONSTRAINT kg_resource_key IF NOT EXISTS FOR (r:Resource) REQUIRE (r.client, r.rid) IS UNIQUE",
 		"CREATE CONSTRAINT kg_event_key IF NOT EXISTS FOR (e:Event) REQUIRE (e.client, e.eid) IS UNIQUE",
 		"CREATE INDEX kg_event_ts IF NOT EXISTS FOR (e:Event) ON (e.client, e.ts_ms)",
+		// An address a topology record lists (HAS_IP), so a log that names it
+		// finds its resource without scanning the client's resources.
+		"CREATE CONSTRAINT kg_ip_key IF NOT EXISTS FOR (a:IP) REQUIRE (a.client, a.ip) IS UNIQUE",
+		// A resource id a log names (NAMES), which topology may only bring later.
+		"CREATE CONSTRAINT kg_name_key IF NOT EXISTS FOR (n:Name) REQUIRE (n.client, n.rid) IS UNIQUE",
 	}
 }
 
+// It returns the resources it created.
 const cypherResources = `
 UNWIND $rows AS row
+OPTIONAL MATCH (old:Resource {client: $client, rid: row.rid})
+WITH row, old IS NULL AS created
 MERGE (r:Resource {client: $client, rid: row.rid})
-  ON CREATE SET r.kind = row.kind, r.namespace = row.namespace, r.name = row.name`
+  ON CREATE SET r.kind = row.kind, r.namespace = row.namespace, r.name = row.name
+WITH row WHERE created
+RETURN DISTINCT row.rid AS rid`
 
 // cypherTopologyUpsert records a resource's current state and ends (sets until
 // on) its topology relations that the record no longer lists. Ended relations
@@ -35,8 +45,8 @@ UNWIND $rows AS row
 MATCH (r:Resource {client: $client, rid: row.rid})
 SET r.uid = coalesce(row.uid, r.uid), r.labels = row.labels, r.deleted_ms = null
 WITH r, row
-OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS {via: 'topology'}]->(t:Resource)
-WHERE x.until IS NULL AND NOT (type(x) + ' ' + t.rid) IN row.keep
+OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS|USES|HAS_IP {via: 'topology'}]->(t)
+WHERE x.until IS NULL AND NOT (type(x) + ' ' + coalesce(t.rid, t.ip)) IN row.keep
 SET x.until = row.ts_ms`
 
 // cypherTopologyTombstone: the resource was deleted; its topology relations end.
@@ -46,7 +56,7 @@ UNWIND $rows AS row
 MATCH (r:Resource {client: $client, rid: row.rid})
 SET r.deleted_ms = row.ts_ms
 WITH r, row
-OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS {via: 'topology'}]->(:Resource)
+OPTIONAL MATCH (r)-[x:RUNS_ON|OWNED_BY|SELECTS|USES|HAS_IP {via: 'topology'}]->()
 WHERE x.until IS NULL
 SET x.until = row.ts_ms`
 
@@ -59,6 +69,108 @@ MATCH (r:Resource {client: $client, rid: row.rid}), (t:Resource {client: $client
 MERGE (r)-[x:` + typ + ` {via: 'topology'}]->(t)
 SET x.until = null`
 }
+
+// cypherTopologyIPs records (or revives) a resource's addresses. An address
+// moves to another resource (a recycled pod IP) by the old owner's relation
+// ending and the new one's starting; both stay, with until telling them apart.
+// It returns the addresses a resource gained (new or revived).
+const cypherTopologyIPs = `
+UNWIND $rows AS row
+MATCH (r:Resource {client: $client, rid: row.rid})
+MERGE (a:IP {client: $client, ip: row.ip})
+WITH r, a, row, EXISTS { (r)-[h:HAS_IP {via: 'topology'}]->(a) WHERE h.until IS NULL } AS had
+MERGE (r)-[x:HAS_IP {via: 'topology'}]->(a)
+SET x.until = null
+WITH row WHERE NOT had
+RETURN DISTINCT row.ip AS ip`
+
+// cypherNamedBy lists the logs that named some resources or addresses
+// (newest $limit each), to link them once topology brings what they named.
+const cypherNamedBy = `
+CALL () {
+  UNWIND $rids AS rid
+  MATCH (:Name {client: $client, rid: rid})<-[:NAMES]-(e:Event)
+  WITH rid, e ORDER BY e.ts_ms DESC
+  WITH rid, collect(e)[..$limit] AS es
+  UNWIND es AS e
+  RETURN e
+  UNION
+  UNWIND $ips AS ip
+  MATCH (:IP {client: $client, ip: ip})<-[:NAMES]-(e:Event)
+  WITH ip, e ORDER BY e.ts_ms DESC
+  WITH ip, collect(e)[..$limit] AS es
+  UNWIND es AS e
+  RETURN e
+}
+RETURN DISTINCT e.eid AS eid`
+
+// cypherCalls links each log to what it named (NAMES) and the graph knows:
+// a resource of the named rid, the resource that held a named address when
+// the log was written (until unset, or later), and for a DNS failure the
+// nameserver it named or, when topology knows none of those, the cluster DNS
+// Service. Its pod CALLS each of them; first_ms/last_ms widen monotonically,
+// so a replay leaves them as they were. A word that looks like a host name
+// but names nothing known adds nothing.
+//
+// Each log keeps what it is about in e.calls: its resolved targets (for a DNS
+// failure only the DNS Service: the name it could not resolve did not fail).
+// The calls relations of the rules follow e.calls for a log that names
+// anything (e.named), so a pod that calls two services does not blame one for
+// the other's errors; only a log that names nothing is linked through all its
+// pod's CALLS.
+//
+// It returns the callers with a new CALLS edge, whose earlier events are
+// probed again.
+const cypherCalls = `
+UNWIND $eids AS eid
+MATCH (e:Event {client: $client, eid: eid})-[:ABOUT]->(p:Resource)
+CALL (e, p) {
+  CALL (e) {
+    MATCH (e)-[:NAMES {role: 'peer'}]->(n:Name)
+    MATCH (t:Resource {client: $client, rid: n.rid})
+    RETURN t, false AS dns
+    UNION
+    MATCH (e)-[:NAMES {role: 'peer'}]->(:IP)<-[h:HAS_IP]-(t:Resource)
+    WHERE h.until IS NULL OR h.until >= e.ts_ms
+    RETURN t, false AS dns
+    UNION
+    MATCH (e)-[:NAMES {role: 'nameserver'}]->(:IP)<-[h:HAS_IP]-(t:Resource)
+    WHERE h.until IS NULL OR h.until >= e.ts_ms
+    RETURN t, true AS dns
+    UNION
+    MATCH (e)-[:NAMES {role: 'dns-fallback'}]->(n:Name)
+    WHERE NOT EXISTS {
+      MATCH (e)-[:NAMES {role: 'nameserver'}]->(:IP)<-[h2:HAS_IP]-(:Resource) WHERE h2.until IS NULL OR h2.until >= e.ts_ms
+    }
+    MATCH (t:Resource {client: $client, rid: n.rid})
+    RETURN t, true AS dns
+  }
+  WITH t, dns WHERE t <> p
+  RETURN collect(DISTINCT t) AS targets,
+         collect(DISTINCT CASE WHEN dns = coalesce(e.dns, false) THEN t.rid END) AS mine // one row, [] when none
+}
+FOREACH (_ IN CASE WHEN size(mine) > 0 THEN [1] ELSE [] END | SET e.calls = mine)
+WITH e, p, targets
+UNWIND targets AS t
+WITH e, p, t, EXISTS { (p)-[:CALLS {via: 'log'}]->(t) } AS existed
+MERGE (p)-[c:CALLS {via: 'log'}]->(t)
+SET c.first_ms = CASE WHEN c.first_ms IS NULL OR e.ts_ms < c.first_ms THEN e.ts_ms ELSE c.first_ms END,
+    c.last_ms = CASE WHEN c.last_ms IS NULL OR e.ts_ms > c.last_ms THEN e.ts_ms ELSE c.last_ms END
+WITH p, existed WHERE NOT existed
+RETURN DISTINCT p.rid AS rid`
+
+// cypherNames records what the batch's logs name: a :Name for a resource id,
+// an :IP for an address, each linked by NAMES with its role. cypherCalls
+// turns them into CALLS, now or when topology brings what they named.
+const cypherNames = `
+UNWIND $rows AS row
+MATCH (e:Event {client: $client, eid: row.eid})
+FOREACH (x IN [x IN row.names WHERE x.rid IS NOT NULL] |
+  MERGE (n:Name {client: $client, rid: x.rid})
+  MERGE (e)-[:NAMES {role: x.role}]->(n))
+FOREACH (x IN [x IN row.names WHERE x.ip IS NOT NULL] |
+  MERGE (a:IP {client: $client, ip: x.ip})
+  MERGE (e)-[:NAMES {role: x.role}]->(a))`
 
 // cypherEvents merges the events, their ABOUT edges and the RUNS_ON edges
 // they reveal (row.node: the node a pod's event or log names). It returns the
@@ -109,8 +221,33 @@ func relationPattern(dir string, rel Relation) (pattern, cond string, err error)
 		return "(nr)-[:OWNED_BY]->(:Resource)<-[:OWNED_BY]-(orr:Resource)<-[:ABOUT]-(o:Event)", " AND orr <> nr", nil
 	case rel == RelSelects:
 		return "(nr)<-[:SELECTS]-(:Resource)-[:SELECTS]->(orr:Resource)<-[:ABOUT]-(o:Event)", " AND orr <> nr", nil
+	// calls: the cause is about what the effect's resource CALLS, or a pod a
+	// called Service SELECTS.
+	// An effect that names what it called (e.named) is linked only through
+	// what those names resolve to (e.calls), whether topology knew them before
+	// or after the log: the result does not depend on arrival order.
+	// calls-named walks the same way (probeRelation); its rules also demand
+	// that the effect named the Service walked through (r.named, checked per
+	// rule after the walk).
+	// Two walks each (the callee itself, or a pod behind the called Service),
+	// separated by "|": one branch per walk plans better than a SELECTS*0..1.
+	case rel == RelCalls && dir == findCauses:
+		return "(nr)-[:CALLS]->(via:Resource)<-[:ABOUT]-(o:Event)|(nr)-[:CALLS]->(via:Resource)-[:SELECTS]->(orr:Resource)<-[:ABOUT]-(o:Event)",
+			" AND (n.named IS NULL OR via.rid IN coalesce(n.calls, []))", nil
+	case rel == RelCalls && dir == findEffects:
+		return "(nr)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)|(nr)<-[:SELECTS]-(via:Resource)<-[:CALLS]-(orr:Resource)<-[:ABOUT]-(o:Event)",
+			" AND orr <> nr AND (o.named IS NULL OR via.rid IN coalesce(o.calls, []))", nil
+	case rel == RelController && dir == findCauses, rel == RelManaged && dir == findEffects:
+		return "(nr)-[:OWNED_BY*1..2]->(:Resource)<-[:ABOUT]-(o:Event)", "", nil
+	case rel == RelController && dir == findEffects, rel == RelManaged && dir == findCauses:
+		return "(nr)<-[:OWNED_BY*1..2]-(:Resource)<-[:ABOUT]-(o:Event)", "", nil
+	// uses: the cause is about a resource the effect's resource USES.
+	case rel == RelUses && dir == findCauses:
+		return "(nr)-[:USES]->(:Resource)<-[:ABOUT]-(o:Event)", "", nil
+	case rel == RelUses && dir == findEffects:
+		return "(nr)<-[:USES]-(:Resource)<-[:ABOUT]-(o:Event)", "", nil
 	}
-	return "", "", fmt.Errorf("relation %q: want %s, %s, %s or %s", rel, RelSame, RelNode, RelOwner, RelSelects)
+	return "", "", fmt.Errorf("relation %q: want one of %v", rel, Relations())
 }
 
 // probeKeyString names a (direction, relation) pair in probe rows.
@@ -139,11 +276,25 @@ func cypherProbes(keys []probeKey) (string, error) {
 		if k.dir == findEffects {
 			window = "o.ts_ms - n.ts_ms >= 0 AND o.ts_ms - n.ts_ms <= p.lag_ms"
 		}
-		branches = append(branches, `
+		for _, pat := range strings.Split(pattern, "|") {
+			via, c := "null", cond
+			switch {
+			case strings.Contains(pat, "(via:"):
+				via = "via.rid"
+			case strings.Contains(c, "via."):
+				// The walk to the callee itself: it is what was called.
+				via = "nr.rid"
+				c = strings.ReplaceAll(c, "via.rid", "nr.rid")
+			}
+			if strings.Contains(pat, "(orr:") && !strings.Contains(c, "orr <> nr") {
+				c += " AND orr <> nr"
+			}
+			branches = append(branches, `
   WITH p, n, nr WHERE p.key = '`+probeKeyString(k)+`'
-  MATCH `+pattern+`
-  WHERE o.client = $client AND o <> n AND o.signal IN p.others AND `+window+cond+`
-  RETURN o`)
+  MATCH `+pat+`
+  WHERE o.client = $client AND o <> n AND o.signal IN p.others AND `+window+c+`
+  RETURN o, `+via+` AS via`)
+		}
 	}
 	if len(branches) == 0 {
 		return "", fmt.Errorf("no probe keys")
@@ -153,9 +304,11 @@ UNWIND $probes AS p
 MATCH (n:Event {client: $client, eid: p.eid})-[:ABOUT]->(nr:Resource)
 CALL (p, n, nr) {` + strings.Join(branches, "\n  UNION") + `
 }
-WITH DISTINCT p, n, o
+WITH DISTINCT p, n, o, via
 UNWIND p.rules AS r
-WITH p, n, o, r WHERE o.signal IN r.others AND abs(n.ts_ms - o.ts_ms) <= r.lag_ms
+WITH p, n, o, r, via, CASE p.dir WHEN '` + findCauses + `' THEN n ELSE o END AS effect
+WHERE o.signal IN r.others AND abs(n.ts_ms - o.ts_ms) <= r.lag_ms
+  AND (NOT r.named OR (effect.calls IS NOT NULL AND via IN effect.calls))
 WITH r, CASE p.dir WHEN '` + findCauses + `' THEN o ELSE n END AS c, CASE p.dir WHEN '` + findCauses + `' THEN n ELSE o END AS e
 MERGE (c)-[x:CAUSES {rule: r.rule}]->(e)
 SET x.confidence = r.confidence, x.lag_s = (e.ts_ms - c.ts_ms) / 1000.0`, nil

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,13 +84,20 @@ type eventRow struct {
 	Res      resource
 	UID      string
 	Node     string // the node the resource runs on, when the record reveals it
+	// Calls: what a log names as the peer it talked to (CALLS); DNS: the log
+	// is a name-resolution failure, so it also called the cluster DNS.
+	Calls callTargets
+	DNS   bool
 }
 
-// relation is one RUNS_ON / OWNED_BY / SELECTS edge of a topology record.
+// relation is one RUNS_ON / OWNED_BY / SELECTS / USES edge of a topology record.
 type relation struct {
 	Type   string
 	Target resource
 }
+
+// Topology relationship types, in the order the builder writes them.
+var topologyRelTypes = []string{"RUNS_ON", "OWNED_BY", "SELECTS", "USES"}
 
 // topoRow is one state.k8s.topology record: the resource's full current
 // relations, or a tombstone.
@@ -97,6 +106,7 @@ type topoRow struct {
 	UID       string
 	Labels    []string // "key=value", sorted
 	Rels      []relation
+	IPs       []string // the resource's addresses (HAS_IP), canonical form
 	Tombstone bool
 	TsMs      int64 // Kafka timestamp: when a tombstone ended the relations
 }
@@ -238,6 +248,9 @@ type normLog struct {
 	Node      string `json:"node"`
 	PodUID    string `json:"pod_uid"`
 	Signature string `json:"signature"`
+	// StackTrace is where a multi-line exception names its peer
+	// ("PSQLException: Connection to postgres:5432 refused").
+	StackTrace string `json:"stack_trace"`
 }
 
 // highSignal: logs at WARNING and above, or with a known signature, become
@@ -263,6 +276,18 @@ func logCategory(signature string) string {
 		return "CRASH"
 	}
 	return "OTHER"
+}
+
+// maxCallText bounds the text searched for call targets: the message and the
+// head of its stack trace, where exceptions name their peer (deep frames name
+// code, not peers).
+const maxCallText = 2048
+
+func callText(message, stack string) string {
+	if stack == "" {
+		return truncate(message, maxCallText)
+	}
+	return truncate(message+"\n"+stack, maxCallText)
 }
 
 func decodeLog(keyID string, value []byte) (*eventRow, error) {
@@ -298,6 +323,8 @@ func decodeLog(keyID string, value []byte) (*eventRow, error) {
 	if l.Node != "" && checkPart("node", l.Node, maxNameLen, false) == nil {
 		row.Node = l.Node
 	}
+	row.Calls = parseCallTargets(callText(l.Message, l.StackTrace), res.Namespace)
+	row.DNS = l.Signature == "DNS"
 	return row, nil
 }
 
@@ -318,6 +345,12 @@ type TopologyRecord struct {
 	// Selects: the resources a Service (or any selector) currently selects,
 	// resolved by the agent: SELECTS each.
 	Selects []Ref `json:"selects,omitempty"`
+	// IPs: a pod's IPs, a Service's cluster IPs (HAS_IP each), so a log that
+	// names an address reveals whom it called.
+	IPs []string `json:"ips,omitempty"`
+	// Uses: what a pod mounts or reads (PersistentVolumeClaims, ConfigMaps,
+	// Secrets): USES each. Namespace as for Owners.
+	Uses []Ref `json:"uses,omitempty"`
 }
 
 // Ref names a related resource.
@@ -355,8 +388,8 @@ func decodeTopology(keyID string, value []byte, kafkaTS time.Time) (*topoRow, er
 	if res.RID != keyRes.RID {
 		return nil, fmt.Errorf("topology record is about %q but its key names %q", res.RID, keyRes.RID)
 	}
-	if len(t.Owners)+len(t.Selects) > MaxRelations {
-		return nil, fmt.Errorf("%d relations, the limit is %d", len(t.Owners)+len(t.Selects), MaxRelations)
+	if n := len(t.Owners) + len(t.Selects) + len(t.Uses) + len(t.IPs); n > MaxRelations {
+		return nil, fmt.Errorf("%d relations, the limit is %d", n, MaxRelations)
 	}
 	if len(t.Labels) > MaxLabels {
 		return nil, fmt.Errorf("%d labels, the limit is %d", len(t.Labels), MaxLabels)
@@ -376,7 +409,7 @@ func decodeTopology(keyID string, value []byte, kafkaTS time.Time) (*topoRow, er
 	for _, g := range []struct {
 		typ  string
 		refs []Ref
-	}{{"OWNED_BY", t.Owners}, {"SELECTS", t.Selects}} {
+	}{{"OWNED_BY", t.Owners}, {"SELECTS", t.Selects}, {"USES", t.Uses}} {
 		for i, r := range g.refs {
 			ns := res.Namespace
 			if r.Namespace != nil {
@@ -387,6 +420,15 @@ func decodeTopology(keyID string, value []byte, kafkaTS time.Time) (*topoRow, er
 				return nil, fmt.Errorf("%s[%d]: %w", strings.ToLower(g.typ), i, err)
 			}
 			row.Rels = append(row.Rels, relation{Type: g.typ, Target: target})
+		}
+	}
+	for i, ip := range t.IPs {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fmt.Errorf("ips[%d]: %q is not an IP address", i, clip(ip))
+		}
+		if s := a.Unmap().String(); !slices.Contains(row.IPs, s) {
+			row.IPs = append(row.IPs, s)
 		}
 	}
 	return row, nil

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +24,7 @@ func TestDecodeEvent(t *testing.T) {
 	want := eventRow{EID: e.id(), Source: SourceK8s, Reason: "Failed", Signal: "ErrImagePull", Type: "Warning", Severity: "WARNING",
 		Category: "OTHER", Message: "Error: ErrImagePull", TsMs: t0.Add(3 * time.Second).UnixMilli(), Count: 4,
 		Res: resource{RID: "Pod/shop/web-1", Kind: "Pod", Namespace: "shop", Name: "web-1"}, UID: "uid-web-1", Node: "node-7"}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decoded\n %+v\nwant\n %+v", got, want)
 	}
 	// A Node's namespace is dropped: one identity whatever the event claims.

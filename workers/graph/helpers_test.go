@@ -231,7 +231,9 @@ func props(v any) string {
 
 func handle(t testing.TB, b *Builder, recs ...kafkaio.Record) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Generous: on a loaded two-core machine one Neo4j transaction has taken
+	// over a minute; the deadline only keeps a wedged test from hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := b.Handle(ctx, recs); err != nil {
 		t.Fatalf("Handle: %v", err)

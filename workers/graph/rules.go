@@ -30,7 +30,30 @@ const (
 	// RelSelects: the two resources are different and one Service SELECTS both
 	// (peers serving the same Service, so they share its dependencies).
 	RelSelects Relation = "selects"
+	// RelCalls: the effect's resource CALLS the cause's resource, or a Service
+	// that SELECTS it (a caller and the pods behind what it calls).
+	RelCalls Relation = "calls"
+	// RelCallsNamed: like RelCalls, but only through what the effect (a log)
+	// itself names as its peer: for effects that say little on their own (a
+	// generic error log), the name is what ties them to the callee.
+	RelCallsNamed Relation = "calls-named"
+	// RelUses: the effect's resource USES the cause's resource (a pod and the
+	// PersistentVolumeClaim, ConfigMap or Secret it mounts or reads).
+	RelUses Relation = "uses"
+	// RelController: the cause's resource owns the effect's, directly or
+	// through one level (a Deployment, its ReplicaSet, their pods): a
+	// controller acting on what it manages.
+	RelController Relation = "controller"
+	// RelManaged: the effect's resource owns the cause's, directly or
+	// through one level (a Job and its pods): a controller reporting what
+	// its members did.
+	RelManaged Relation = "managed"
 )
+
+// Relations lists every relation a rule may use.
+func Relations() []Relation {
+	return []Relation{RelSame, RelNode, RelOwner, RelSelects, RelCalls, RelCallsNamed, RelUses, RelController, RelManaged}
+}
 
 // Rule is one row of the causal rule table.
 type Rule struct {
@@ -54,18 +77,69 @@ func DefaultRules() []Rule {
 			Relation: RelSame, MaxLag: 5 * time.Minute, Confidence: 0.8},
 		{Name: "kill-backoff", Cause: []string{"Killing"}, Effect: []string{"BackOff"},
 			Relation: RelSame, MaxLag: 10 * time.Minute, Confidence: 0.7},
+		// A container that exits with an error (the container state's
+		// terminated reason) or cannot run is restarted with a back-off.
+		{Name: "exit-backoff", Cause: []string{"Error", "ContainerCannotRun"}, Effect: []string{"BackOff"},
+			Relation: RelSame, MaxLag: 10 * time.Minute, Confidence: 0.7},
 		{Name: "image-pull-backoff", Cause: []string{"ErrImagePull"}, Effect: []string{"ImagePullBackOff"},
 			Relation: RelSame, MaxLag: 10 * time.Minute, Confidence: 0.95},
-		{Name: "node-not-ready-eviction", Cause: []string{"NodeNotReady"}, Effect: []string{"Evicted"},
+		{Name: "node-not-ready-eviction", Cause: []string{"NodeNotReady"},
+			Effect:   []string{"Evicted", "NodeNotReady", "TaintManagerEviction"},
 			Relation: RelNode, MaxLag: 10 * time.Minute, Confidence: 0.9},
-		{Name: "eviction-unschedulable-replacement", Cause: []string{"Evicted"}, Effect: []string{"FailedScheduling"},
+		// The kubelet's eviction manager reclaims a resource the node runs short
+		// of by evicting pods (kubernetes.io "Node-pressure Eviction").
+		{Name: "node-pressure-eviction",
+			Cause:    []string{"EvictionThresholdMet", "NodeHasInsufficientMemory", "NodeHasDiskPressure", "NodeHasInsufficientPID"},
+			Effect:   []string{"Evicted"},
+			Relation: RelNode, MaxLag: 10 * time.Minute, Confidence: 0.85},
+		// An evicted pod (by the kubelet, or by the taint manager once its
+		// node has been unreachable too long) is replaced by its owner; the
+		// replacement may find no room.
+		{Name: "eviction-unschedulable-replacement", Cause: []string{"Evicted", "TaintManagerEviction"}, Effect: []string{"FailedScheduling"},
 			Relation: RelOwner, MaxLag: 10 * time.Minute, Confidence: 0.7},
+		// A Job gives up when its pods keep failing (backoffLimit) or run out
+		// of time (activeDeadlineSeconds).
+		{Name: "failed-pods-fail-job",
+			Cause: []string{"Error", "BackOff", "OOMKilled", "ContainerCannotRun", "log:PANIC", "log:CRASH", "log:EXCEPTION",
+				"log:OOM"},
+			Effect:   []string{"BackoffLimitExceeded", "DeadlineExceeded"},
+			Relation: RelManaged, MaxLag: 30 * time.Minute, Confidence: 0.8},
+		// A scale-down (or a rollout's) deletes pods: the kubelet stops their
+		// containers.
+		{Name: "scale-down-kills", Cause: []string{"ScalingReplicaSet", "SuccessfulDelete"}, Effect: []string{"Killing"},
+			Relation: RelController, MaxLag: 5 * time.Minute, Confidence: 0.6},
 		{Name: "missing-config-no-start", Cause: []string{"FailedMount", "CreateContainerConfigError"},
 			Effect:   []string{"CreateContainerConfigError", "BackOff", "FailedCreatePodContainer"},
 			Relation: RelSame, MaxLag: 10 * time.Minute, Confidence: 0.8},
-		{Name: "dependency-down-readiness", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS"}, Effect: []string{"Unhealthy"},
+		// A PersistentVolumeClaim that cannot be provisioned, bound or resized
+		// keeps the pods that use it from being scheduled ("unbound immediate
+		// PersistentVolumeClaims"), from mounting it or from starting.
+		{Name: "used-volume-blocks-pod",
+			Cause: []string{"ProvisioningFailed", "FailedBinding", "VolumeResizeFailed"},
+			Effect: []string{"FailedScheduling", "FailedMount", "FailedAttachVolume", "CreateContainerConfigError",
+				"FailedCreatePodContainer"},
+			Relation: RelUses, MaxLag: 30 * time.Minute, Confidence: 0.8},
+		// A callee whose pods crash, are OOM-killed, evicted, restarted, not
+		// ready or cannot start (volume, image, config, no node) refuses or
+		// drops its callers' connections; a DNS server in that state fails
+		// their lookups.
+		{Name: "callee-down-caller-errors",
+			Cause: []string{"OOMKilled", "OOMKilling", "BackOff", "Evicted", "Unhealthy", "Killing", "NodeNotReady",
+				"TaintManagerEviction", "log:OOM", "log:PANIC", "log:CRASH",
+				"FailedMount", "FailedAttachVolume", "FailedScheduling", "ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError"},
+			Effect:   []string{"log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"},
+			Relation: RelCalls, MaxLag: 10 * time.Minute, Confidence: 0.75},
+		// A caller's error log that names a callee whose pods are failing
+		// (an HTTP 503 from it, a failed query to it).
+		{Name: "callee-down-caller-named-errors",
+			Cause: []string{"OOMKilled", "OOMKilling", "BackOff", "Evicted", "Unhealthy", "Killing", "NodeNotReady",
+				"TaintManagerEviction", "log:OOM", "log:PANIC", "log:CRASH", "log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT",
+				"FailedMount", "FailedAttachVolume", "FailedScheduling", "ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError"},
+			Effect:   []string{"log:ERROR", "log:CRITICAL"},
+			Relation: RelCallsNamed, MaxLag: 10 * time.Minute, Confidence: 0.6},
+		{Name: "dependency-down-readiness", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"}, Effect: []string{"Unhealthy"},
 			Relation: RelSame, MaxLag: 2 * time.Minute, Confidence: 0.6},
-		{Name: "dependency-down-readiness-peers", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS"}, Effect: []string{"Unhealthy"},
+		{Name: "dependency-down-readiness-peers", Cause: []string{"log:CONNECTION_REFUSED", "log:DNS", "log:TIMEOUT"}, Effect: []string{"Unhealthy"},
 			Relation: RelSelects, MaxLag: 2 * time.Minute, Confidence: 0.5},
 	}
 }
