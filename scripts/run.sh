@@ -212,6 +212,7 @@ cat >&2 <<MSG
 
   Where to look:
     bin/kgctl clients                      the clients, their phase and their jobs
+    bin/kgctl rca --client ${clients[0]}        what caused it: the incidents and their ranked root causes
     Neo4j Browser  $browser
                    connect to $NEO4J_URI (no authentication), then paste:
 
