@@ -90,6 +90,10 @@ func DefaultParams() Params {
 		Inferred: map[RelKind]float64{
 			RelSame: 0.3, RelNode: 0.3, RelUses: 0.25, RelCalls: 0.25, RelOwner: 0.2, RelBackend: 0.2,
 			RelSibling: 0.1, RelPeer: 0.08,
+			// Only for callers whose errors name no target (see RelNamespace):
+			// a guess among the namespace's failing resources, as weak as a
+			// sibling.
+			RelNamespace: 0.1,
 		},
 		InferWindow: 30 * time.Minute,
 		OnsetSlack:  time.Second,

@@ -228,6 +228,19 @@ func (e *Engine) ask(ctx context.Context, r reader, q Question, name string, top
 	if err != nil {
 		return nil, err
 	}
+	if callers := unnamedCallers(evs, links); len(callers) > 0 {
+		more, nsRels, err := r.namespaceSuspects(ctx, callers, rids, from.UnixMilli(), to.UnixMilli())
+		if err != nil {
+			return nil, err
+		}
+		if len(more) > 0 {
+			extra, err := r.events(ctx, more, from.UnixMilli(), to.UnixMilli())
+			if err != nil {
+				return nil, err
+			}
+			evs, rels = append(evs, extra...), append(rels, nsRels...)
+		}
+	}
 	inc := RankSymptom(&Subgraph{Events: evs, Relations: rels, Scope: scope}, e.set.Params, top)
 	ans.Candidates, ans.Graph, ans.Edges = inc.Candidates, inc.Graph, inc.Edges
 	if len(ans.Candidates) == 0 {

@@ -58,4 +58,9 @@ const (
 	RelCalls   RelKind = "calls"   // what the effect's resource calls (a Service, its pods)
 	RelBackend RelKind = "backend" // a pod behind the effect's Service
 	RelPeer    RelKind = "peer"    // another pod behind the same Service
+	// RelNamespace: a failing resource in the namespace of a caller whose
+	// connection errors name no target the graph knows (a Java
+	// ConnectException, a bare "connection refused"). Services mostly call
+	// within their namespace, so its failing pods are the suspects.
+	RelNamespace RelKind = "namespace"
 )
