@@ -5,7 +5,7 @@ BIN := bin
 export KAFKA_BROKERS ?= 127.0.0.1:$(or $(KAFKA_PORT),9092)
 export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 
-.PHONY: help build image run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-normalizers bench-workers bench-graph clean
+.PHONY: help build image run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-ha bench-normalizers bench-workers bench-graph clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ infra-clean: ## stop them and delete their data
 bench-control-plane: infra-up ## 10,000 clients against real Kafka and a fake Nomad: latencies, CPU, memory (~6 min)
 	KG_BENCH=1 KG_BENCH_OUT=$(or $(KG_BENCH_OUT),/tmp/kg-bench-control-plane.txt) $(GO) test -count=1 -run TestBenchControlPlane -v -timeout 30m ./cmd/kg-control-plane
 
+bench-ha: infra-up ## three control planes, 1,000 live clients, the leader killed 3 times and paused once: takeover times (~4 min)
+	KG_HA_CLIENTS=$(or $(KG_HA_CLIENTS),1000) KG_BENCH_OUT=$(or $(KG_BENCH_OUT),/tmp/kg-bench-ha.txt) $(GO) test -count=1 -run TestHAFailoverUnderLiveClients -v -timeout 30m ./cmd/kg-control-plane
+
 bench-normalizers: ## decode-normalize-encode per record on one core (Go benchmarks)
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./workers/eventnorm ./workers/lognorm
 
@@ -63,7 +66,7 @@ bench-graph: infra-up ## graph builder: batched vs per-event events/s into Neo4j
 	$(GO) test -count=1 -run '^$$' -bench 'GraphWrite/batch=(500|1)$$' -benchtime 10s ./workers/graph
 	KG_BENCH=1 $(GO) test -count=1 -run TestBenchEndToEndLatency -v -timeout 5m ./workers/graph
 
-bench: bench-normalizers bench-workers bench-graph bench-control-plane ## every benchmark (~15 min); copy the numbers into docs/benchmarks.md
+bench: bench-normalizers bench-workers bench-graph bench-control-plane bench-ha ## every benchmark (~15 min); copy the numbers into docs/benchmarks.md
 
 clean: ## remove ./bin
 	rm -rf $(BIN)

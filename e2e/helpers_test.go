@@ -95,7 +95,7 @@ func newInfra(t *testing.T) *infra {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	if _, err := kafkaio.EnsureTopics(admin, 4); err != nil {
+	if _, err := kafkaio.EnsureTopics(admin, kafkaio.Topics(4)); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range kafkaio.Topics(1) {

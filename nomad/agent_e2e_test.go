@@ -35,7 +35,7 @@ type devAgent struct {
 func startDevAgent(t testing.TB) *devAgent {
 	t.Helper()
 	a := nomadagent.Start(t)
-	c, err := NewClient(Config{Address: a.Addr})
+	c, err := NewClient(Config{Plane: testPlane, Address: a.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,9 +152,9 @@ func TestE2ESubmitListPurge(t *testing.T) {
 	t.Cleanup(func() { _, _, _ = a.api.Jobs().Deregister(foreignID, true, nil) })
 
 	// Nomad applies the filter server side (the foreign job has no kg_* meta).
-	filtered, _, err := a.api.Jobs().List(&api.QueryOptions{Filter: managedFilter})
+	filtered, _, err := a.api.Jobs().List(&api.QueryOptions{Filter: managedFilter(testPlane, false)})
 	if err != nil {
-		t.Fatalf("listing with filter %s: %v", managedFilter, err)
+		t.Fatalf("listing with filter %s: %v", managedFilter(testPlane, false), err)
 	}
 	if len(filtered) != 1 || filtered[0].ID != r.JobID {
 		t.Errorf("Nomad's filtered list has %d jobs, want only %s", len(filtered), r.JobID)

@@ -2,12 +2,18 @@ package nomad
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/nomad/api"
+	"golang.org/x/time/rate"
 )
 
 // Config selects the Nomad cluster. Empty fields fall back to nomad/api's
@@ -16,6 +22,25 @@ import (
 type Config struct {
 	Address, Token, Namespace, Region string
 	HTTPClient                        *http.Client
+	// Plane is the control plane's identity (kg_plane meta): ListManaged
+	// returns only jobs with kg_managed_by=kgplane AND kg_plane=Plane, so
+	// planes sharing a namespace never see each other's jobs. Required.
+	Plane string
+	// AdoptUnlabeled also lists kgplane jobs with no kg_plane meta at all
+	// (submitted before planes had identities). Only the plane of the
+	// contract's registry topic sets it, so an upgrade adopts its old jobs
+	// instead of submitting them again, and no other plane can take them.
+	AdoptUnlabeled bool
+	// RateLimit bounds HTTP calls to Nomad per second (0 = unlimited): one
+	// token per call, so a submit (parse, plan, register) costs three.
+	RateLimit float64
+	// RateBurst is the bucket size (default 2 × RateLimit, at least 1).
+	RateBurst int
+	// BeforeWrite, when set, runs right before every call that changes
+	// Nomad (register, deregister); an error aborts the call. The control
+	// plane checks there that it still holds its leadership term, as late as
+	// it can.
+	BeforeWrite func(ctx context.Context) error
 }
 
 // Client is a small typed wrapper over the Nomad API for kgplane's three
@@ -24,6 +49,24 @@ type Config struct {
 type Client struct {
 	api               *api.Client
 	namespace, region string // as configured, "" = Nomad's default
+	plane             string
+	filter            string
+	adoptUnlabeled    bool
+	beforeWrite       func(ctx context.Context) error
+	limiter           *rate.Limiter
+}
+
+// limitedTransport takes one rate-limit token per HTTP request.
+type limitedTransport struct {
+	base    http.RoundTripper
+	limiter *rate.Limiter
+}
+
+func (t *limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := t.limiter.Wait(r.Context()); err != nil {
+		return nil, fmt.Errorf("waiting for the Nomad rate limit (%s %s): %w", r.Method, r.URL.Path, err)
+	}
+	return t.base.RoundTrip(r)
 }
 
 // NewClient builds a Client. It does not contact Nomad.
@@ -44,11 +87,55 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.HTTPClient != nil {
 		c.HttpClient = cfg.HTTPClient
 	}
+	if cfg.Plane == "" {
+		return nil, errors.New("creating Nomad client: no plane identity (kg_plane meta) configured")
+	}
+	cl := &Client{namespace: c.Namespace, region: c.Region, plane: cfg.Plane, adoptUnlabeled: cfg.AdoptUnlabeled,
+		filter: managedFilter(cfg.Plane, cfg.AdoptUnlabeled), beforeWrite: cfg.BeforeWrite}
+	if cfg.RateLimit > 0 {
+		burst := cfg.RateBurst
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(2*cfg.RateLimit)))
+		}
+		cl.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)
+		// The limit sits in the HTTP transport, so every call takes a token.
+		// nomad/api only configures TLS (NOMAD_CACERT...) on an *http.Client
+		// it creates itself, so ours is set up the same way first.
+		var hc http.Client
+		if c.HttpClient != nil {
+			hc = *c.HttpClient
+		} else {
+			hc = *cleanhttp.DefaultPooledClient()
+			tr := hc.Transport.(*http.Transport)
+			tr.TLSHandshakeTimeout = 10 * time.Second
+			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			if err := api.ConfigureTLS(&hc, c.TLSConfig); err != nil {
+				return nil, fmt.Errorf("configuring TLS for Nomad at %s: %w", c.Address, err)
+			}
+		}
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = &limitedTransport{base: base, limiter: cl.limiter}
+		c.HttpClient = &hc
+	}
 	ac, err := api.NewClient(c)
 	if err != nil {
 		return nil, fmt.Errorf("creating Nomad client for %s: %w", c.Address, err)
 	}
-	return &Client{api: ac, namespace: c.Namespace, region: c.Region}, nil
+	cl.api = ac
+	return cl, nil
+}
+
+// Plane is the plane identity this client lists and labels jobs with.
+func (c *Client) Plane() string { return c.plane }
+
+func (c *Client) checkWrite(ctx context.Context) error {
+	if c.beforeWrite == nil {
+		return nil
+	}
+	return c.beforeWrite(ctx)
 }
 
 // Address is the Nomad address in use, for logs.
@@ -67,16 +154,24 @@ type SubmitResult struct {
 	JobModifyIndex uint64
 }
 
+// ErrConflict marks a register refused because the job changed between our
+// plan and our register (the check-and-set on the plan's modify index):
+// someone else, e.g. another leader, wrote it meanwhile.
+var ErrConflict = errors.New("the job changed since it was planned")
+
 // planDiffNone is the JobDiff.Type Nomad reports when a planned job equals the
 // registered one.
 const planDiffNone = "None"
 
 // Submit parses r in Nomad (PUT /v1/jobs/parse with the HCL and the var-file
 // text), adds r.Meta() and then meta to the job's meta (so the caller may
-// override e.g. kg_template_sha; kg_managed_by is always "kgplane"), plans it
-// with a diff and registers it only when the plan shows a change or the job
-// does not exist. The register carries a JobSubmission (source +
-// variables) so Nomad's UI shows the job definition.
+// override e.g. kg_template_sha; kg_managed_by is always "kgplane" and
+// kg_plane this client's plane), plans it with a diff and registers it only
+// when the plan shows a change or the job does not exist. The register is a
+// check-and-set on the plan's modify index (a job written by someone else
+// after the plan makes it fail with ErrConflict instead of overwriting) and
+// carries a JobSubmission (source + variables) so Nomad's UI shows the job
+// definition.
 func (c *Client) Submit(ctx context.Context, r Rendered, meta map[string]string) (SubmitResult, error) {
 	res := SubmitResult{JobID: r.JobID}
 	wo := (&api.WriteOptions{}).WithContext(ctx)
@@ -113,8 +208,9 @@ func (c *Client) Submit(ctx context.Context, r Rendered, meta map[string]string)
 	}
 	maps.Copy(job.Meta, r.Meta())
 	maps.Copy(job.Meta, meta)
-	// ListManaged selects on this key; a caller's meta must not drop a job from it.
+	// ListManaged selects on these keys; a caller's meta must not drop a job from it.
 	job.Meta[MetaManagedBy] = ManagedByValue
+	job.Meta[MetaPlane] = c.plane
 
 	plan, _, err := c.api.Jobs().Plan(&job, true, wo)
 	if err != nil {
@@ -133,8 +229,16 @@ func (c *Client) Submit(ctx context.Context, r Rendered, meta map[string]string)
 		VariableFlags: maps.Clone(r.VariableMap),
 		Variables:     r.OperatorVariables,
 	}
-	resp, _, err := c.api.Jobs().RegisterOpts(&job, &api.RegisterOptions{Submission: sub}, wo)
+	if err := c.checkWrite(ctx); err != nil {
+		return res, fmt.Errorf("registering job %s: %w", r.JobID, err)
+	}
+	// Nomad's check-and-set: index 0 = the job must not exist yet.
+	opts := &api.RegisterOptions{Submission: sub, EnforceIndex: true, ModifyIndex: plan.JobModifyIndex}
+	resp, _, err := c.api.Jobs().RegisterOpts(&job, opts, wo)
 	if err != nil {
+		if isEnforceIndexError(err) {
+			return res, fmt.Errorf("registering job %s at modify index %d: %w: %w", r.JobID, plan.JobModifyIndex, ErrConflict, err)
+		}
 		return res, fmt.Errorf("registering job %s: %w", r.JobID, err)
 	}
 	res.Changed = true
@@ -149,6 +253,9 @@ func (c *Client) Purge(ctx context.Context, jobID string) error {
 	if jobID == "" {
 		return errors.New("purging job: empty job id")
 	}
+	if err := c.checkWrite(ctx); err != nil {
+		return fmt.Errorf("purging job %s: %w", jobID, err)
+	}
 	wo := (&api.WriteOptions{}).WithContext(ctx)
 	if _, _, err := c.api.Jobs().Deregister(jobID, true, wo); err != nil {
 		if statusCode(err) == http.StatusNotFound {
@@ -162,6 +269,11 @@ func (c *Client) Purge(ctx context.Context, jobID string) error {
 // ManagedJob is a Nomad job that kgplane submitted.
 type ManagedJob struct {
 	ID, Client, Template, TemplateSHA string
+	// Plane is the kg_plane meta ("" on a job from before planes had one).
+	Plane string
+	// Term is the kg_term meta: the leadership term of the plane that last
+	// registered the job (0 when none).
+	Term int64
 	// Status is Nomad's job status: pending, running or dead.
 	Status string
 	// Stopped is true when the job was stopped (e.g. `nomad job stop` without
@@ -169,25 +281,45 @@ type ManagedJob struct {
 	Stopped bool
 }
 
-// managedFilter selects kgplane's jobs server side (go-bexpr over the job).
+// managedFilter selects one plane's jobs server side (go-bexpr over the job).
 // The result is checked again client side, so an agent that ignores the
 // filter cannot make kgplane adopt foreign jobs.
-const managedFilter = `Meta.` + MetaManagedBy + ` == "` + ManagedByValue + `"`
+func managedFilter(plane string, adoptUnlabeled bool) string {
+	f := `Meta.` + MetaManagedBy + ` == "` + ManagedByValue + `" and Meta.` + MetaPlane + ` == ` + strconv.Quote(plane)
+	if adoptUnlabeled {
+		f = `Meta.` + MetaManagedBy + ` == "` + ManagedByValue + `" and (Meta.` + MetaPlane + ` == ` + strconv.Quote(plane) +
+			` or "` + MetaPlane + `" not in Meta)`
+	}
+	return f
+}
 
-// ListManaged lists the jobs whose meta kg_managed_by is "kgplane", in the
-// client's namespace (GET /v1/jobs?meta=true&filter=...).
+// Owns reports whether a job with this meta belongs to this client's plane.
+func (c *Client) owns(meta map[string]string) bool {
+	if meta[MetaManagedBy] != ManagedByValue {
+		return false
+	}
+	p, labeled := meta[MetaPlane]
+	return p == c.plane || !labeled && c.adoptUnlabeled
+}
+
+// ListManaged lists this plane's jobs: meta kg_managed_by is "kgplane" and
+// kg_plane is the plane, in the client's namespace (GET
+// /v1/jobs?meta=true&filter=...). Other planes' jobs are never returned.
 func (c *Client) ListManaged(ctx context.Context) ([]ManagedJob, error) {
-	q := (&api.QueryOptions{Filter: managedFilter}).WithContext(ctx)
+	q := (&api.QueryOptions{Filter: c.filter}).WithContext(ctx)
 	stubs, _, err := c.api.Jobs().ListOptions(&api.JobListOptions{Fields: &api.JobListFields{Meta: true}}, q)
 	if err != nil {
 		return nil, fmt.Errorf("listing kgplane's Nomad jobs: %w", err)
 	}
 	var out []ManagedJob
 	for _, s := range stubs {
-		if s == nil || s.Meta[MetaManagedBy] != ManagedByValue {
+		if s == nil || !c.owns(s.Meta) {
 			continue
 		}
+		term, _ := strconv.ParseInt(s.Meta[MetaTerm], 10, 64)
 		out = append(out, ManagedJob{
+			Plane:       s.Meta[MetaPlane],
+			Term:        term,
 			ID:          s.ID,
 			Client:      s.Meta[MetaClient],
 			Template:    s.Meta[MetaTemplate],

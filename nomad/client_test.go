@@ -40,6 +40,7 @@ type fakeNomad struct {
 	parseNamespace string             // namespace the parsed job names, "" = none
 	status         map[string]int     // "METHOD /path" -> forced status code
 	stubs          []*api.JobListStub // what GET /v1/jobs answers
+	registerError  string             // when set, PUT /v1/jobs answers 400 with it
 }
 
 func newFakeNomad(t testing.TB) *fakeNomad {
@@ -51,7 +52,7 @@ func newFakeNomad(t testing.TB) *fakeNomad {
 
 func (f *fakeNomad) client(t testing.TB) *Client {
 	t.Helper()
-	c, err := NewClient(Config{Address: f.srv.URL})
+	c, err := NewClient(Config{Plane: testPlane, Address: f.srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func (f *fakeNomad) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls = append(f.calls, call{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body})
 	code, forced := f.status[r.Method+" "+r.URL.Path]
-	planDiff, stubs, parseNS := f.planDiff, f.stubs, f.parseNamespace
+	planDiff, stubs, parseNS, regErr := f.planDiff, f.stubs, f.parseNamespace, f.registerError
 	f.mu.Unlock()
 	if forced {
 		http.Error(w, http.StatusText(code), code)
@@ -102,6 +103,8 @@ func (f *fakeNomad) serve(w http.ResponseWriter, r *http.Request) {
 		reply(job)
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/job/") && strings.HasSuffix(r.URL.Path, "/plan"):
 		reply(&api.JobPlanResponse{JobModifyIndex: 41, Diff: &api.JobDiff{Type: planDiff}})
+	case r.Method == http.MethodPut && r.URL.Path == "/v1/jobs" && regErr != "":
+		http.Error(w, regErr, http.StatusBadRequest)
 	case r.Method == http.MethodPut && r.URL.Path == "/v1/jobs":
 		reply(&api.JobRegisterResponse{EvalID: "eval-1", JobModifyIndex: 42})
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/v1/job/"):
@@ -193,6 +196,7 @@ func TestSubmitRegistersNewJob(t *testing.T) {
 		MetaTemplate:    "event-normalizer",
 		MetaTemplateSHA: "caller-sha", // the caller's meta wins over Rendered.Meta()
 		"extra":         "x",
+		MetaPlane:       testPlane, // always the client's plane
 	}
 	if reg.Job == nil || !maps.Equal(reg.Job.Meta, wantMeta) {
 		t.Errorf("registered meta %v, want %v", reg.Job.Meta, wantMeta)
@@ -316,8 +320,10 @@ func TestListManaged(t *testing.T) {
 	// The fake ignores the filter, as an old agent might: the client must still
 	// drop jobs that are not kgplane's.
 	f.stubs = []*api.JobListStub{
-		{ID: "kg-event-normalizer-af-9", Status: "running", Meta: map[string]string{MetaManagedBy: "kgplane", MetaClient: "af-9", MetaTemplate: "event-normalizer", MetaTemplateSHA: "abc"}},
-		{ID: "kg-graph-builder-af-9", Status: "dead", Stop: true, Meta: map[string]string{MetaManagedBy: "kgplane", MetaClient: "af-9", MetaTemplate: "graph-builder", MetaTemplateSHA: "def"}},
+		{ID: "kg-event-normalizer-af-9", Status: "running", Meta: map[string]string{MetaManagedBy: "kgplane", MetaPlane: testPlane, MetaTerm: "7", MetaClient: "af-9", MetaTemplate: "event-normalizer", MetaTemplateSHA: "abc"}},
+		{ID: "kg-graph-builder-af-9", Status: "dead", Stop: true, Meta: map[string]string{MetaManagedBy: "kgplane", MetaPlane: testPlane, MetaClient: "af-9", MetaTemplate: "graph-builder", MetaTemplateSHA: "def"}},
+		{ID: "kg-event-normalizer-other", Status: "running", Meta: map[string]string{MetaManagedBy: "kgplane", MetaPlane: "other-plane", MetaClient: "other", MetaTemplate: "event-normalizer"}},
+		{ID: "kg-event-normalizer-old", Status: "running", Meta: map[string]string{MetaManagedBy: "kgplane", MetaClient: "old", MetaTemplate: "event-normalizer"}},
 		{ID: "someone-elses", Status: "running", Meta: map[string]string{"owner": "ops"}},
 		{ID: "no-meta", Status: "running"},
 		{ID: "impostor", Status: "running", Meta: map[string]string{MetaManagedBy: "kgplane-not"}},
@@ -327,8 +333,8 @@ func TestListManaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []ManagedJob{
-		{ID: "kg-event-normalizer-af-9", Client: "af-9", Template: "event-normalizer", TemplateSHA: "abc", Status: "running"},
-		{ID: "kg-graph-builder-af-9", Client: "af-9", Template: "graph-builder", TemplateSHA: "def", Status: "dead", Stopped: true},
+		{ID: "kg-event-normalizer-af-9", Client: "af-9", Template: "event-normalizer", TemplateSHA: "abc", Plane: testPlane, Term: 7, Status: "running"},
+		{ID: "kg-graph-builder-af-9", Client: "af-9", Template: "graph-builder", TemplateSHA: "def", Plane: testPlane, Status: "dead", Stopped: true},
 	}
 	if len(jobs) != len(want) {
 		t.Fatalf("jobs %+v, want %+v", jobs, want)
@@ -339,8 +345,21 @@ func TestListManaged(t *testing.T) {
 		}
 	}
 	c := f.recorded()[0]
-	if c.Method != http.MethodGet || c.Path != "/v1/jobs" || c.Query.Get("meta") != "true" || c.Query.Get("filter") != `Meta.kg_managed_by == "kgplane"` {
-		t.Errorf("call = %s, want GET /v1/jobs?meta=true&filter=Meta.kg_managed_by == \"kgplane\"", c)
+	if want := `Meta.kg_managed_by == "kgplane" and Meta.kg_plane == "test-plane"`; c.Method != http.MethodGet || c.Path != "/v1/jobs" || c.Query.Get("meta") != "true" || c.Query.Get("filter") != want {
+		t.Errorf("call = %s, want GET /v1/jobs?meta=true&filter=%s", c, want)
+	}
+
+	// The plane of the contract's registry also adopts jobs from before planes had names.
+	legacy, err := NewClient(Config{Plane: testPlane, Address: f.srv.URL, AdoptUnlabeled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err = legacy.ListManaged(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 3 || jobs[1].ID != "kg-event-normalizer-old" {
+		t.Errorf("with AdoptUnlabeled: %+v, want the plane's two jobs and the unlabeled one", jobs)
 	}
 
 	f.setStatus("GET /v1/jobs", http.StatusForbidden)
@@ -352,7 +371,7 @@ func TestListManaged(t *testing.T) {
 // Token, namespace and region from Config reach every request.
 func TestConfigReachesRequests(t *testing.T) {
 	f := newFakeNomad(t)
-	c, err := NewClient(Config{Address: f.srv.URL, Token: "s3cr3t", Namespace: "kgplane", Region: "eu"})
+	c, err := NewClient(Config{Plane: testPlane, Address: f.srv.URL, Token: "s3cr3t", Namespace: "kgplane", Region: "eu"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +406,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 	t.Setenv("NOMAD_ADDR", f.srv.URL)
 	t.Setenv("NOMAD_TOKEN", "env-token")
 	t.Setenv("NOMAD_NAMESPACE", "env-ns")
-	c, err := NewClient(Config{})
+	c, err := NewClient(Config{Plane: testPlane})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +427,7 @@ func TestErrorKind(t *testing.T) {
 	}
 	deadAddr := "http://" + l.Addr().String()
 	l.Close()
-	refused, err := NewClient(Config{Address: deadAddr})
+	refused, err := NewClient(Config{Plane: testPlane, Address: deadAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +435,7 @@ func TestErrorKind(t *testing.T) {
 	// A Nomad that answers only when the request's context ends.
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	t.Cleanup(hang.Close)
-	hanging, err := NewClient(Config{Address: hang.URL})
+	hanging, err := NewClient(Config{Plane: testPlane, Address: hang.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +448,7 @@ func TestErrorKind(t *testing.T) {
 		}
 	}))
 	t.Cleanup(drop.Close)
-	dropping, err := NewClient(Config{Address: drop.URL})
+	dropping, err := NewClient(Config{Plane: testPlane, Address: drop.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +495,7 @@ func TestErrorKind(t *testing.T) {
 func TestSubmitRefusesForeignNamespace(t *testing.T) {
 	f := newFakeNomad(t)
 	f.parseNamespace = "other"
-	c, err := NewClient(Config{Address: f.srv.URL, Namespace: "kgplane"})
+	c, err := NewClient(Config{Plane: testPlane, Address: f.srv.URL, Namespace: "kgplane"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,5 +505,76 @@ func TestSubmitRefusesForeignNamespace(t *testing.T) {
 	}
 	if n := len(f.recorded()); n != 1 {
 		t.Errorf("%d calls, want only the parse", n)
+	}
+}
+
+const testPlane = "test-plane"
+
+// One rate-limit token per HTTP call: a submit of a new job is three calls
+// (parse, plan, register) and takes three tokens, not one.
+func TestRateLimitTakesATokenPerHTTPCall(t *testing.T) {
+	f := newFakeNomad(t)
+	c, err := NewClient(Config{Plane: testPlane, Address: f.srv.URL, RateLimit: 0.001, RateBurst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Submit(context.Background(), renderShipped(t, "af-9"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.recorded()); n != 3 {
+		t.Fatalf("%d calls, want parse, plan and register", n)
+	}
+	if tok := c.limiter.Tokens(); tok >= 1 {
+		t.Fatalf("%.2f tokens left after three calls from a bucket of three", tok)
+	}
+	// The bucket is empty: the next call waits (here: until the context ends).
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.Purge(ctx, "kg-event-normalizer-af-9"); err == nil || !strings.Contains(err.Error(), "rate limit") {
+		t.Fatalf("Purge with an empty bucket = %v, want a rate-limit wait error", err)
+	}
+}
+
+// The register is a check-and-set on the modify index the plan saw: a job
+// that changed in between is not overwritten.
+func TestRegisterIsACheckAndSetOnThePlansIndex(t *testing.T) {
+	f := newFakeNomad(t)
+	if _, err := f.client(t).Submit(context.Background(), renderShipped(t, "af-9"), nil); err != nil {
+		t.Fatal(err)
+	}
+	reg := decode[api.JobRegisterRequest](t, f.recorded()[2])
+	if !reg.EnforceIndex || reg.JobModifyIndex != 41 {
+		t.Fatalf("register EnforceIndex=%v JobModifyIndex=%d, want true and the plan's 41", reg.EnforceIndex, reg.JobModifyIndex)
+	}
+	f.mu.Lock()
+	f.registerError = api.RegisterEnforceIndexErrPrefix + ": job exists with conflicting job modify index: 43"
+	f.mu.Unlock()
+	_, err := f.client(t).Submit(context.Background(), renderShipped(t, "af-9"), nil)
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("Submit after a concurrent change = %v, want ErrConflict", err)
+	}
+}
+
+// BeforeWrite runs before every write and can stop it: the leader's fence.
+func TestBeforeWriteFencesWrites(t *testing.T) {
+	f := newFakeNomad(t)
+	fenced := errors.New("not the leader")
+	c, err := NewClient(Config{Plane: testPlane, Address: f.srv.URL, BeforeWrite: func(context.Context) error { return fenced }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Submit(context.Background(), renderShipped(t, "af-9"), nil); !errors.Is(err, fenced) {
+		t.Fatalf("Submit = %v, want the fence's error", err)
+	}
+	if err := c.Purge(context.Background(), "kg-event-normalizer-af-9"); !errors.Is(err, fenced) {
+		t.Fatalf("Purge = %v, want the fence's error", err)
+	}
+	for _, call := range f.recorded() {
+		if call.Method == http.MethodDelete || call.Path == "/v1/jobs" {
+			t.Fatalf("a fenced client wrote: %s", call)
+		}
+	}
+	if _, err := NewClient(Config{Address: f.srv.URL}); err == nil {
+		t.Fatal("a client without a plane identity was created")
 	}
 }

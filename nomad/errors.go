@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/nomad/api"
@@ -84,4 +85,10 @@ func ErrorKind(err error) string {
 		return KindUnreachable
 	}
 	return KindOther
+}
+
+// isEnforceIndexError reports whether Nomad refused a register because its
+// check-and-set index did not match the job's (nomad/api names the prefix).
+func isEnforceIndexError(err error) bool {
+	return err != nil && strings.Contains(err.Error(), api.RegisterEnforceIndexErrPrefix)
 }

@@ -86,7 +86,7 @@ func TestRender(t *testing.T) {
 		t.Errorf("VariableMap = %v, want %v", r.VariableMap, wantMap)
 	}
 	meta := r.Meta()
-	if meta[MetaManagedBy] != "kgplane" || meta[MetaClient] != "af-9" || meta[MetaTemplate] != "event-normalizer" || meta[MetaTemplateSHA] != tp.SHA {
+	if meta[MetaManagedBy] != "kgplane" || meta[MetaClient] != "af-9" || meta[MetaTemplate] != "event-normalizer" || meta[MetaTemplateSHA] != r.SHA() || len(r.SHA()) != 64 {
 		t.Errorf("Meta = %v", meta)
 	}
 }

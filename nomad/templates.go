@@ -103,21 +103,40 @@ type Rendered struct {
 
 // Job meta keys set on every job kgplane submits; ListManaged selects on them.
 const (
-	MetaManagedBy   = "kg_managed_by"
-	MetaClient      = "kg_client"
-	MetaTemplate    = "kg_template"
+	MetaManagedBy = "kg_managed_by"
+	MetaClient    = "kg_client"
+	MetaTemplate  = "kg_template"
+	// MetaTemplateSHA is what the job was rendered from: JobSHA of the
+	// template, the operator var-file and the client's variables (64 hex).
 	MetaTemplateSHA = "kg_template_sha"
+	// MetaPlane is the identity of the control plane that owns the job.
+	MetaPlane = "kg_plane"
+	// MetaTerm is the leadership term of the plane that registered the job.
+	MetaTerm = "kg_term"
 	// ManagedByValue is the value of MetaManagedBy on kgplane's jobs.
 	ManagedByValue = "kgplane"
 )
 
-// Meta returns the kg_* meta of the rendered job.
+// SHA identifies what the job is rendered from: the template, the operator
+// var-file (both in Template.SHA) and the client's variables, as 64 hex
+// digits. It is the job's kg_template_sha: equal SHA ⇒ the job Nomad has is
+// what would be submitted; a change of any of the three re-applies it.
+func (r Rendered) SHA() string {
+	h := sha256.New()
+	h.Write([]byte(r.Template.SHA))
+	h.Write([]byte{0})
+	h.Write([]byte(r.Variables))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Meta returns the kg_* meta of the rendered job (kg_plane and kg_term are
+// the control plane's to add).
 func (r Rendered) Meta() map[string]string {
 	return map[string]string{
 		MetaManagedBy:   ManagedByValue,
 		MetaClient:      r.ClientID,
 		MetaTemplate:    r.Template.Name,
-		MetaTemplateSHA: r.Template.SHA,
+		MetaTemplateSHA: r.SHA(),
 	}
 }
 
@@ -265,19 +284,19 @@ func loadSources(files []sourceFile, varsFile string, varsSrc []byte) (*Template
 		d = p.bindOperatorVars(f.path, operator, operatorAttrs)
 		diags = append(diags, d...)
 		if !d.HasErrors() && p.idExpr != nil {
-			idA, d := p.jobID(map[string]string{VarClientID: probeClientA, VarNeo4jDatabase: probeClientA, VarKafkaBrokers: "127.0.0.1:9092"})
+			// The id is evaluated the way Nomad evaluates it (its functions,
+			// the declared types) for two clients, and must contain each one's
+			// id; Render checks the same for every real client, so a
+			// conditional that singles out these names gains nothing.
+			idA, d := p.checkedJobID(probeVars(probeClientA))
+			if !d.HasErrors() {
+				var dB hcl.Diagnostics
+				_, dB = p.checkedJobID(probeVars(probeClientB))
+				d = append(d, dB...)
+			}
 			diags = append(diags, d...)
-			idB, dB := p.jobID(map[string]string{VarClientID: probeClientB, VarNeo4jDatabase: probeClientB, VarKafkaBrokers: "127.0.0.1:9092"})
-			diags = append(diags, dB...)
-			if !d.HasErrors() && !dB.HasErrors() {
-				if idA == idB {
-					diags = append(diags, &hcl.Diagnostic{
-						Severity: hcl.DiagError,
-						Summary:  "job id does not depend on the client",
-						Detail:   fmt.Sprintf("the id evaluates to %q for every client; include ${var.client_id}", idA),
-						Subject:  p.idExpr.Range().Ptr(),
-					})
-				} else if other, dup := jobOwner[idA]; dup {
+			if !d.HasErrors() {
+				if other, dup := jobOwner[idA]; dup {
 					diags = append(diags, &hcl.Diagnostic{
 						Severity: hcl.DiagError,
 						Summary:  "job id used by two templates",
@@ -523,6 +542,29 @@ func (p *parsedTemplate) bindOperatorVars(path string, operator map[string]cty.V
 	return diags
 }
 
+func probeVars(id string) map[string]string {
+	return map[string]string{VarClientID: id, VarNeo4jDatabase: id, VarKafkaBrokers: "127.0.0.1:9092"}
+}
+
+// checkedJobID evaluates the job id for a client and checks that it names the
+// client: a job id without the client id would be shared by clients (each
+// would overwrite the other's job), or be one a conditional picks for some.
+func (p *parsedTemplate) checkedJobID(client map[string]string) (string, hcl.Diagnostics) {
+	id, diags := p.jobID(client)
+	if diags.HasErrors() {
+		return "", diags
+	}
+	if !strings.Contains(id, client[VarClientID]) {
+		return "", hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "job id does not contain the client id",
+			Detail:   fmt.Sprintf("for client %q the id evaluates to %q; every client needs its own job, e.g. id = \"kg-event-normalizer-${var.client_id}\"", client[VarClientID], id),
+			Subject:  p.idExpr.Range().Ptr(),
+		}}
+	}
+	return id, nil
+}
+
 // varValues is every variable's value for the given client variables: the
 // operator values and defaults (base) with the client's strings converted to
 // their declared types.
@@ -542,7 +584,8 @@ func (p *parsedTemplate) varValues(client map[string]string) (map[string]cty.Val
 	return vals, nil
 }
 
-// jobID evaluates the template's job id for the given client variables.
+// jobID evaluates the template's job id for the given client variables, with
+// Nomad's HCL functions (format, lower, regex_replace, ...).
 func (p *parsedTemplate) jobID(client map[string]string) (string, hcl.Diagnostics) {
 	vals, diags := p.varValues(client)
 	if diags.HasErrors() {
@@ -584,7 +627,7 @@ func (s *TemplateSet) Render(t Template, v ClientVars) (Rendered, error) {
 		return Rendered{}, fmt.Errorf("rendering template %s: it was not loaded by LoadTemplates", t.Name)
 	}
 	client := v.byName()
-	id, diags := t.parsed.jobID(client)
+	id, diags := t.parsed.checkedJobID(client)
 	if diags.HasErrors() {
 		return Rendered{}, fmt.Errorf("rendering template %s for client %s: %w", t.Name, v.ClientID, &DiagnosticsError{Diagnostics: diags})
 	}

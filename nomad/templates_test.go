@@ -65,6 +65,50 @@ func writeDir(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// Nomad accepts ids built with its functions; so must the control plane, and
+// a refused id is reported once, not once per probe client.
+func TestJobIDEvaluatedWithNomadFunctions(t *testing.T) {
+	for _, id := range []string{`format("kg-a-%s", var.client_id)`, `lower("KG-A-${var.client_id}")`, `join("-", ["kg", "a", var.client_id])`} {
+		dir := writeDir(t, map[string]string{"a.nomad.hcl": tmpl("a", `"kg-a-${var.client_id}"`, id)})
+		set, err := LoadTemplates(dir, "")
+		if err != nil {
+			t.Fatalf("id = %s refused: %v", id, err)
+		}
+		r, err := set.Render(set.Templates[0], ClientVars{ClientID: "af-9", Neo4jDatabase: "af-9", KafkaBrokers: "k:9092"})
+		if err != nil || r.JobID != "kg-a-af-9" {
+			t.Fatalf("id = %s renders %q, %v; want kg-a-af-9", id, r.JobID, err)
+		}
+	}
+	dir := writeDir(t, map[string]string{"a.nomad.hcl": tmpl("a", `"kg-a-${var.client_id}"`, `no_such_function(var.client_id)`)})
+	_, err := LoadTemplates(dir, "")
+	if err == nil {
+		t.Fatal("an unknown function was accepted")
+	}
+	if n := strings.Count(err.Error(), "no_such_function"); n != 1 {
+		t.Fatalf("the error names the problem %d times, want once:\n%v", n, err)
+	}
+}
+
+// A conditional that passes both load-time probes still cannot give a real
+// client a job id without its id: Render refuses it.
+func TestRenderRefusesAnIDWithoutTheClient(t *testing.T) {
+	dir := writeDir(t, map[string]string{"a.nomad.hcl": tmpl("a", `"kg-a-${var.client_id}"`,
+		`startswith(var.client_id, "kgplane-probe") ? "kg-a-${var.client_id}" : "kg-a-shared"`)})
+	if _, err := LoadTemplates(dir, ""); err == nil {
+		t.Fatal("startswith is not a Nomad function; the template should be refused")
+	}
+	dir = writeDir(t, map[string]string{"a.nomad.hcl": tmpl("a", `"kg-a-${var.client_id}"`,
+		`substr(var.client_id, 0, 13) == "kgplane-probe" ? "kg-a-${var.client_id}" : "kg-a-shared"`)})
+	set, err := LoadTemplates(dir, "")
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	_, err = set.Render(set.Templates[0], ClientVars{ClientID: "af-9", Neo4jDatabase: "af-9", KafkaBrokers: "k:9092"})
+	if err == nil || !strings.Contains(err.Error(), "does not contain the client id") {
+		t.Fatalf("Render = %v, want a refusal naming the missing client id", err)
+	}
+}
+
 func TestLoadTemplates(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -115,7 +159,13 @@ func TestLoadTemplates(t *testing.T) {
 		{
 			name:    "job id references var.client_id but is constant",
 			files:   map[string]string{"a.nomad.hcl": tmpl("a", `"kg-a-${var.client_id}"`, `"kg-a${var.client_id == "" ? "" : ""}"`)},
-			wantErr: []string{"a.nomad.hcl:15:8: job id does not depend on the client"},
+			wantErr: []string{"a.nomad.hcl:15:8: job id does not contain the client id"},
+		},
+		{
+			// Two probe ids told apart once made this pass: every real client got "kg-a-shared".
+			name:    "conditional job id that singles out the probes",
+			files:   map[string]string{"a.nomad.hcl": tmpl("a", `"kg-a-${var.client_id}"`, `var.client_id == "kgplane-probe-a" ? "kg-a-${var.client_id}" : "kg-a-shared"`)},
+			wantErr: []string{"a.nomad.hcl:15:8: job id does not contain the client id"},
 		},
 		{
 			name:    "job without id",

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/kgrca/kgplane/internal/fakenomad"
 	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/nomad"
@@ -26,13 +28,13 @@ func TestRegistrationSubmitsEveryTemplate(t *testing.T) {
 		t.Fatalf("jobs = %v, want %v", got, wantJobs("af-9"))
 	}
 	j, _ := h.fake.Job("kg-event-normalizer-af-9")
-	for k, want := range map[string]string{"kg_managed_by": "kgplane", "kg_client": "af-9", "kg_template": "event-normalizer"} {
+	for k, want := range map[string]string{"kg_managed_by": "kgplane", "kg_client": "af-9", "kg_template": "event-normalizer", "kg_plane": testPlane} {
 		if j.Meta[k] != want {
 			t.Errorf("meta %s = %q, want %q (meta %v)", k, j.Meta[k], want, j.Meta)
 		}
 	}
-	if len(j.Meta["kg_template_sha"]) != 16 {
-		t.Errorf("kg_template_sha = %q, want 16 hex", j.Meta["kg_template_sha"])
+	if len(j.Meta["kg_template_sha"]) != 64 || j.Meta["kg_plane"] != testPlane || j.Meta["kg_term"] != "1" {
+		t.Errorf("kg_template_sha = %q (want 64 hex), kg_plane = %q, kg_term = %q", j.Meta["kg_template_sha"], j.Meta["kg_plane"], j.Meta["kg_term"])
 	}
 	var sub struct{ Source, Format string }
 	if err := json.Unmarshal(j.Submission, &sub); err != nil || !strings.Contains(sub.Source, `job "kg-event-normalizer"`) {
@@ -46,43 +48,39 @@ func TestRegistrationSubmitsEveryTemplate(t *testing.T) {
 	}
 }
 
-func TestHeartbeatsKeepJobsAndSilencePurgesWithinThreshold(t *testing.T) {
-	const threshold = 1500 * time.Millisecond
-	h := newHarness(t, nil, threshold)
+// On a fake clock: a heartbeating client keeps its jobs, a silent one is
+// purged, and a client that stops heartbeating goes stale exactly at its
+// deadline (last heartbeat + threshold), not a moment before.
+func TestHeartbeatsKeepJobsAndSilencePurgesAtTheDeadline(t *testing.T) {
+	const threshold = 30 * time.Second
+	fc := clocktesting.NewFakeClock(time.Now())
+	h := newHarness(t, nil, threshold, func(c *Config) { c.Clock = fc })
 	h.ctrl.CaughtUp()
-	h.register("hb-1")
-	h.register("hb-2")
-	testutil.Eventually(t, 5*time.Second, "jobs of both clients", func() bool {
+	for _, id := range []string{"hb-1", "hb-2"} {
+		h.ctrl.HandleRegistry([]byte(id), regValue(id), fc.Now(), h.nextOffset())
+	}
+	testutil.Eventually(t, 10*time.Second, "jobs of both clients", func() bool {
 		return len(h.jobsOf("hb-1")) == 3 && len(h.jobsOf("hb-2")) == 3
 	})
-	// hb-1 heartbeats for twice the threshold; hb-2 stays silent.
-	// Heartbeats are paced by a ticker, as an agent's are (five per threshold).
-	var last time.Time
-	tick := time.NewTicker(threshold / 5)
-	defer tick.Stop()
-	for end := time.Now().Add(2 * threshold); time.Now().Before(end); <-tick.C {
-		h.heartbeat("hb-1")
-		last = time.Now()
-		if len(h.jobsOf("hb-1")) != 3 {
-			t.Fatalf("a heartbeating client lost its jobs: %v", h.jobsOf("hb-1"))
-		}
+	// hb-1 heartbeats five times per threshold, for twice the threshold; hb-2
+	// stays silent.
+	for range 10 {
+		h.beatAt("hb-1", fc.Now())
+		fc.Step(threshold / 5)
 	}
-	if len(h.jobsOf("hb-2")) != 0 {
-		t.Fatalf("silent client hb-2 still has jobs after 2×threshold: %v", h.jobsOf("hb-2"))
+	testutil.Eventually(t, 10*time.Second, "silent hb-2 purged", func() bool { return len(h.jobsOf("hb-2")) == 0 })
+	last := fc.Now()
+	h.beatAt("hb-1", last)
+	fc.Step(threshold - time.Millisecond)
+	testutil.Eventually(t, 10*time.Second, "settled", h.settled)
+	if cl := h.client("hb-1"); cl.Phase != PhaseActive || len(h.jobsOf("hb-1")) != 3 {
+		t.Fatalf("hb-1 is %s with jobs %v a millisecond before its deadline", cl.Phase, h.jobsOf("hb-1"))
 	}
-	// Now hb-1 stops: purged no later than threshold + 1 s after its last heartbeat.
-	testutil.Eventually(t, threshold+3*time.Second, "hb-1 purged", func() bool { return len(h.jobsOf("hb-1")) == 0 })
-	late := time.Since(last) - threshold
-	t.Logf("stale → purged %s after the deadline", late)
-	if late > time.Second {
-		t.Fatalf("purged %s after the deadline, want ≤ 1s", late)
-	}
-	if time.Since(last) < threshold {
-		t.Fatalf("purged before the threshold passed")
-	}
+	fc.Step(time.Millisecond)
+	testutil.Eventually(t, 10*time.Second, "hb-1 purged at its deadline", func() bool { return len(h.jobsOf("hb-1")) == 0 })
 	cl := h.client("hb-1")
-	if cl.Phase != PhaseStale {
-		t.Fatalf("phase = %s, want stale", cl.Phase)
+	if cl.Phase != PhaseStale || !cl.PhaseSince.Equal(last.Add(threshold)) {
+		t.Fatalf("hb-1 is %s since %s, want stale since its deadline %s", cl.Phase, cl.PhaseSince, last.Add(threshold))
 	}
 	if s := h.logs.String(); !strings.Contains(s, "client stale") || !strings.Contains(s, "job purged") || !strings.Contains(s, "client purged") {
 		t.Errorf("stale lifecycle not logged:\n%s", s)
@@ -116,20 +114,23 @@ func TestTombstonePurgesAtOnceAndReregistrationResubmits(t *testing.T) {
 }
 
 func TestStaleClientComesBackWithRegistrationOrHeartbeat(t *testing.T) {
-	const threshold = 500 * time.Millisecond
-	h := newHarness(t, nil, threshold)
+	const threshold = 30 * time.Second
+	fc := clocktesting.NewFakeClock(time.Now())
+	h := newHarness(t, nil, threshold, func(c *Config) { c.Clock = fc })
 	h.ctrl.CaughtUp()
 	for _, id := range []string{"back-reg", "back-hb"} {
-		h.register(id)
+		h.ctrl.HandleRegistry([]byte(id), regValue(id), fc.Now(), h.nextOffset())
 	}
-	testutil.Eventually(t, 5*time.Second, "both purged as stale", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both clients' jobs", func() bool { return len(h.fake.JobIDs()) == 6 })
+	fc.Step(threshold)
+	testutil.Eventually(t, 10*time.Second, "both purged as stale", func() bool {
 		a := h.client("back-reg")
 		b := h.client("back-hb")
 		return a.Phase == PhaseStale && b.Phase == PhaseStale && len(h.jobsOf("back-reg")) == 0 && len(h.jobsOf("back-hb")) == 0
 	})
-	h.register("back-reg")
-	h.heartbeat("back-hb")
-	testutil.Eventually(t, 5*time.Second, "jobs submitted again", func() bool {
+	h.ctrl.HandleRegistry([]byte("back-reg"), regValue("back-reg"), fc.Now(), h.nextOffset())
+	h.beatAt("back-hb", fc.Now())
+	testutil.Eventually(t, 10*time.Second, "jobs submitted again", func() bool {
 		return len(h.jobsOf("back-reg")) == 3 && len(h.jobsOf("back-hb")) == 3
 	})
 }
@@ -153,8 +154,8 @@ func TestRestartAdoptsJobsWithoutChurn(t *testing.T) {
 	second.heartbeat("keep-1")
 	second.ctrl.CaughtUp()
 	testutil.Eventually(t, 5*time.Second, "ready", second.ctrl.Ready)
-	testutil.Eventually(t, 5*time.Second, "every client reconciled", func() bool {
-		return second.counter("kgplane_reconcile_runs_total", "result", "ok") >= 2
+	testutil.Eventually(t, 5*time.Second, "Nomad listed and nothing left to do", func() bool {
+		return len(fake.CallsOf("list")) >= 1 && second.settled()
 	})
 	for _, c := range fake.Calls() {
 		if c.Op() != "list" {
@@ -169,28 +170,30 @@ func TestRestartAdoptsJobsWithoutChurn(t *testing.T) {
 func TestNothingHappensBeforeCaughtUp(t *testing.T) {
 	fake := fakenomad.New()
 	defer fake.Close()
-	fake.Put("kg-event-normalizer-old", map[string]string{"kg_managed_by": "kgplane", "kg_client": "old", "kg_template": "event-normalizer"})
-	h := newHarness(t, fake, 50*time.Millisecond)
-	h.register("early")
-	// The deadline of "early" passes while the history is being read: no calls,
-	// no purge of "old", not ready.
-	registered := time.Now()
-	testutil.Eventually(t, 5*time.Second, "the deadline of early to pass", func() bool { return time.Since(registered) > 4*50*time.Millisecond })
+	fake.Put("kg-event-normalizer-old", map[string]string{"kg_managed_by": "kgplane", "kg_plane": testPlane, "kg_client": "old", "kg_template": "event-normalizer"})
+	const threshold = 30 * time.Second
+	fc := clocktesting.NewFakeClock(time.Now())
+	h := newHarness(t, fake, threshold, func(c *Config) { c.Clock = fc })
+	h.ctrl.HandleRegistry([]byte("early"), regValue("early"), fc.Now(), h.nextOffset())
+	// The deadline of "early" passes while the history is being read: no
+	// timer is armed before the catch-up, so nothing is called, "old" is not
+	// purged, and the plane is not ready.
+	fc.Step(2 * threshold)
 	if calls := fake.Calls(); len(calls) != 0 {
 		t.Fatalf("Nomad called before the registry was caught up: %v", calls)
 	}
-	if h.ctrl.Ready() {
-		t.Fatal("ready before caught up")
+	if h.ctrl.Ready() || h.client("early").Phase != PhaseRegistered {
+		t.Fatalf("ready (%v) or early %s before caught up", h.ctrl.Ready(), h.client("early").Phase)
 	}
 	h.ctrl.CaughtUp()
-	testutil.Eventually(t, 5*time.Second, "orphan and stale client purged", func() bool { return len(fake.JobIDs()) == 0 })
+	testutil.Eventually(t, 10*time.Second, "orphan and stale client purged", func() bool { return len(fake.JobIDs()) == 0 })
 }
 
 func TestOrphansPurgedAndForeignJobsLeftAlone(t *testing.T) {
 	fake := fakenomad.New()
 	defer fake.Close()
-	fake.Put("kg-event-normalizer-gone", map[string]string{"kg_managed_by": "kgplane", "kg_client": "gone", "kg_template": "event-normalizer"})
-	fake.Put("kg-retired-template-live", map[string]string{"kg_managed_by": "kgplane", "kg_client": "live", "kg_template": "retired-template"})
+	fake.Put("kg-event-normalizer-gone", map[string]string{"kg_managed_by": "kgplane", "kg_plane": testPlane, "kg_client": "gone", "kg_template": "event-normalizer"})
+	fake.Put("kg-retired-template-live", map[string]string{"kg_managed_by": "kgplane", "kg_plane": testPlane, "kg_client": "live", "kg_template": "retired-template"})
 	fake.Put("someone-elses-job", map[string]string{"owner": "team-x"})
 	h := newHarness(t, fake, time.Minute)
 	h.register("live")
@@ -239,7 +242,7 @@ func TestTemplateChangeReappliesToLiveClientsOnly(t *testing.T) {
 
 	// Same templates again (a touch): nothing to do.
 	h.ctrl.SetTemplates(loadShippedTemplates(t))
-	testutil.Eventually(t, 5*time.Second, "re-reconciled", func() bool { return h.ctrl.queue.Len() == 0 })
+	testutil.Eventually(t, 5*time.Second, "re-reconciled", h.settled)
 	if n := len(h.fake.CallsOf("register")); n != 0 {
 		t.Fatalf("an unchanged template set caused %d registers", n)
 	}
@@ -313,4 +316,37 @@ func TestReadyzSaysWhatItWaitsFor(t *testing.T) {
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "Nomad to list its jobs") && strings.Contains(body, "500")
 	})
 	testutil.Eventually(t, 10*time.Second, "ready once Nomad answers", func() bool { code, _ := readyz(); return code == http.StatusOK })
+}
+
+// Two planes on one Nomad namespace: each sees only its own jobs. Before
+// planes had identities, a plane with no clients took the other's jobs for
+// orphans and purged them, over and over.
+func TestPlanesNeverTouchEachOthersJobs(t *testing.T) {
+	fake := fakenomad.New()
+	defer fake.Close()
+	a := newHarness(t, fake, time.Minute, func(c *Config) { c.ResyncInterval = 50 * time.Millisecond })
+	a.ctrl.CaughtUp()
+	a.register("plane-a-client")
+	testutil.Eventually(t, 5*time.Second, "plane A's client's jobs", func() bool { return len(a.jobsOf("plane-a-client")) == 3 })
+
+	b := newHarnessOnPlane(t, fake, "plane-b", time.Minute, func(c *Config) { c.ResyncInterval = 50 * time.Millisecond })
+	b.ctrl.CaughtUp()
+	testutil.Eventually(t, 5*time.Second, "plane B to list Nomad a few times", func() bool {
+		n := 0
+		for _, c := range fake.CallsOf("list") {
+			if strings.Contains(c.Query, "plane-b") {
+				n++
+			}
+		}
+		return n >= 3 && b.settled()
+	})
+	if n := len(fake.CallsOf("deregister")); n != 0 {
+		t.Fatalf("%d purges: plane B touched plane A's jobs", n)
+	}
+	if got := a.jobsOf("plane-a-client"); len(got) != 3 {
+		t.Fatalf("plane A's client has %v", got)
+	}
+	if cs := b.ctrl.Clients(); len(cs) != 0 {
+		t.Fatalf("plane B shows another plane's jobs: %+v", cs)
+	}
 }

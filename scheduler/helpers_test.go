@@ -42,11 +42,17 @@ type harnessOpt func(*Config)
 // nomad.Client so the wire format is exercised too.
 func newHarness(t testing.TB, fake *fakenomad.Server, threshold time.Duration, opts ...harnessOpt) *harness {
 	t.Helper()
+	return newHarnessOnPlane(t, fake, testPlane, threshold, opts...)
+}
+
+// newHarnessOnPlane is newHarness for a plane of another name.
+func newHarnessOnPlane(t testing.TB, fake *fakenomad.Server, plane string, threshold time.Duration, opts ...harnessOpt) *harness {
+	t.Helper()
 	if fake == nil {
 		fake = fakenomad.New()
 		t.Cleanup(fake.Close)
 	}
-	nc, err := nomad.NewClient(nomad.Config{Address: fake.URL})
+	nc, err := nomad.NewClient(nomad.Config{Address: fake.URL, Plane: plane})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +61,7 @@ func newHarness(t testing.TB, fake *fakenomad.Server, threshold time.Duration, o
 	reg := prometheus.NewRegistry()
 	cfg := Config{
 		StaleThreshold: threshold, ResyncInterval: time.Hour, KafkaBrokers: "127.0.0.1:9092",
-		NomadRate: 10000, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		Plane: plane, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -159,3 +165,9 @@ func (h *harness) client(id string) Client {
 	c, _ := h.ctrl.reg.Get(id)
 	return c
 }
+
+const testPlane = "test-plane"
+
+// settled reports whether the controller has nothing left to do: the queue
+// has nothing waiting, in progress or in backoff.
+func (h *harness) settled() bool { return h.ctrl.queue.Load().Idle() }

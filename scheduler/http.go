@@ -11,7 +11,7 @@ import (
 // Handler serves the control plane's HTTP endpoints:
 //
 //	/healthz     200 while the process runs
-//	/readyz      200 once the registry is caught up and Nomad's jobs are adopted
+//	/readyz      200 once the registry is caught up (and, leading, Nomad's jobs adopted); says who leads
 //	/metrics     Prometheus
 //	/v1/clients  every client: phase, last heartbeat, jobs and their Nomad status
 func (c *Controller) Handler(g prometheus.Gatherer) http.Handler {
@@ -24,7 +24,7 @@ func (c *Controller) Handler(g prometheus.Gatherer) http.Handler {
 			http.Error(w, "not ready: waiting for "+c.Waiting(), http.StatusServiceUnavailable)
 			return
 		}
-		w.Write([]byte("ready\n"))
+		w.Write([]byte(c.readyLine() + "\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/clients", func(w http.ResponseWriter, _ *http.Request) {
@@ -34,8 +34,11 @@ func (c *Controller) Handler(g prometheus.Gatherer) http.Handler {
 		enc.Encode(struct {
 			Ready      bool           `json:"ready"`
 			WaitingFor string         `json:"waiting_for,omitempty"`
+			Plane      string         `json:"plane"`
+			Leadership LeaderStatus   `json:"leadership"`
+			Disruption string         `json:"disruption,omitempty"`
 			Clients    []ClientStatus `json:"clients"`
-		}{c.Ready(), c.Waiting(), c.Clients()})
+		}{c.Ready(), c.Waiting(), c.cfg.Plane, c.Leadership(), c.Disruption(), c.Clients()})
 	})
 	return mux
 }

@@ -24,6 +24,9 @@ type Metrics struct {
 	queueDepth     prometheus.GaugeFunc
 	transitions    *prometheus.CounterVec
 	stalePurgeLate prometheus.Histogram
+	fenced         prometheus.Counter
+	terms          prometheus.Counter
+	disruptions    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, c *Controller) *Metrics {
@@ -72,13 +75,22 @@ func newMetrics(reg prometheus.Registerer, c *Controller) *Metrics {
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
 		}),
 	}
+	m.fenced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kgplane_fenced_writes_total", Help: "Nomad writes refused because this plane could not prove it leads.",
+	})
+	m.terms = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kgplane_leader_terms_total", Help: "Leadership terms this plane has started.",
+	})
+	m.disruptions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kgplane_disruptions_total", Help: "Disruptions entered (purges held), by reason: ingest_stalled, mass_silence.",
+	}, []string{"reason"})
 	m.queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kgplane_workqueue_depth", Help: "Clients waiting to be reconciled.",
-	}, func() float64 { return float64(c.queue.Len()) })
+	}, func() float64 { return float64(c.queue.Load().Len()) })
 	if reg != nil {
 		reg.MustRegister(m.records, m.rejected, m.ignored, m.anomalies, m.reconciles, m.reconcileDur, m.nomadCalls,
 			m.nomadErrors, m.nomadDur, m.jobs, m.templateLoads, m.queueDepth, m.transitions, m.stalePurgeLate,
-			&stateCollector{c: c})
+			m.fenced, m.terms, m.disruptions, &stateCollector{c: c})
 	}
 	return m
 }
@@ -90,18 +102,24 @@ var (
 	clientsDesc = prometheus.NewDesc("kgplane_clients", "Clients by phase.", []string{"phase"}, nil)
 	ageDesc     = prometheus.NewDesc("kgplane_heartbeat_age_seconds",
 		"Age of live clients' last sign of life (heartbeat, or registration when none yet).", nil, nil)
-	readyDesc = prometheus.NewDesc("kgplane_ready", "1 when the registry is caught up and Nomad's jobs were listed.", nil, nil)
+	readyDesc      = prometheus.NewDesc("kgplane_ready", "1 when the registry is caught up and, when leading, Nomad's jobs were listed.", nil, nil)
+	leaderDesc     = prometheus.NewDesc("kgplane_leader", "1 while this plane leads (and may write to Nomad).", nil, nil)
+	disruptionDesc = prometheus.NewDesc("kgplane_disruption", "1 while purges are held, by reason (ingest_stalled, mass_silence).", []string{"reason"}, nil)
+	readLagDesc    = prometheus.NewDesc("kgplane_heartbeat_read_lag_seconds", "How far behind now the heartbeats are confirmed read (0 before the ingest reports).", nil, nil)
 )
 
 func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- clientsDesc
 	ch <- ageDesc
 	ch <- readyDesc
+	ch <- leaderDesc
+	ch <- disruptionDesc
+	ch <- readLagDesc
 }
 
 func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c := s.c
-	now := c.now()
+	now := c.clock.Now()
 	counts := make(map[Phase]int, 4)
 	ageBounds := []float64{5, 15, 30, 45, 60, 90, 120, 180, 300, 600}
 	buckets := make(map[float64]uint64, len(ageBounds))
@@ -123,6 +141,7 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ready := c.ready.Load()
+	disruption, horizon := c.deadlines.disruption, c.deadlines.horizon
 	c.mu.Unlock()
 	for _, p := range Phases() {
 		ch <- prometheus.MustNewConstMetric(clientsDesc, prometheus.GaugeValue, float64(counts[p]), string(p))
@@ -133,6 +152,23 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		r = 1
 	}
 	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, r)
+	leading := 0.0
+	if c.term.Load() != 0 {
+		leading = 1
+	}
+	ch <- prometheus.MustNewConstMetric(leaderDesc, prometheus.GaugeValue, leading)
+	for _, reason := range []string{DisruptionIngestStalled, DisruptionMassSilence} {
+		v := 0.0
+		if disruption == reason {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(disruptionDesc, prometheus.GaugeValue, v, reason)
+	}
+	lag := 0.0
+	if !horizon.IsZero() {
+		lag = max(0, now.Sub(horizon).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(readLagDesc, prometheus.GaugeValue, lag)
 }
 
 func (m *Metrics) observeNomad(op string, start time.Time, err error) {

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +12,13 @@ import (
 
 // Registration is the value of a cluster.registry record.
 type Registration struct {
-	ClientID     string            `json:"client_id"`
-	ClusterName  string            `json:"cluster_name,omitempty"`
-	K8sVersion   string            `json:"k8s_version,omitempty"`
-	RegisteredAt string            `json:"registered_at,omitempty"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
+	ClientID     string `json:"client_id"`
+	ClusterName  string `json:"cluster_name,omitempty"`
+	K8sVersion   string `json:"k8s_version,omitempty"`
+	RegisteredAt string `json:"registered_at,omitempty"`
+	// Metadata is any JSON object the client wants shown with it (node
+	// counts, labels, versions...); kept as sent.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
 // Heartbeat is the value of a cluster.heartbeat record. Only ClientID is checked
@@ -76,6 +79,14 @@ func DecodeRegistration(key, value []byte) (*Registration, error) {
 	}
 	if r.ClientID != id {
 		return nil, reject("key_mismatch", "registration key %q but payload client_id %.80q", id, r.ClientID)
+	}
+	switch m := bytes.TrimSpace(r.Metadata); {
+	case len(m) == 0 || bytes.Equal(m, []byte("null")):
+		r.Metadata = nil
+	case m[0] != '{':
+		return nil, reject("invalid_metadata", "registration of %s: metadata must be a JSON object, got %.40s", id, m)
+	default:
+		r.Metadata = json.RawMessage(bytes.Clone(m)) // the record's buffer is not ours to keep
 	}
 	return &r, nil
 }

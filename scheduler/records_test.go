@@ -80,7 +80,7 @@ func TestBadInputNeverReachesNomad(t *testing.T) {
 		})
 	}
 	// Give any wrongly queued work the chance to reach Nomad, then check none did.
-	testutil.Eventually(t, 5*time.Second, "queue drained", func() bool { return h.ctrl.queue.Len() == 0 })
+	testutil.Eventually(t, 5*time.Second, "queue drained", h.settled)
 	for _, c := range h.fake.Calls() {
 		if c.Op() != "list" {
 			t.Errorf("bad input reached Nomad: %s %s %s", c.Method, c.Path, c.Body)
@@ -99,8 +99,18 @@ func TestBadInputNeverReachesNomad(t *testing.T) {
 
 func TestDecodeRegistration(t *testing.T) {
 	r, err := DecodeRegistration([]byte("af-9"), []byte(`{"client_id":"af-9","cluster_name":"prod","k8s_version":"1.28","metadata":{"region":"us-east"}}`))
-	if err != nil || r.ClusterName != "prod" || r.Metadata["region"] != "us-east" {
+	if err != nil || r.ClusterName != "prod" || string(r.Metadata) != `{"region":"us-east"}` {
 		t.Fatalf("got %+v, %v", r, err)
+	}
+	// Metadata of any JSON type is kept as sent (it was refused unless all strings).
+	r, err = DecodeRegistration([]byte("af-9"), []byte(`{"client_id":"af-9","metadata":{"nodes": 12, "gpu": true, "zones": ["a","b"], "owner": {"team": "sre"}}}`))
+	if err != nil || string(r.Metadata) != `{"nodes": 12, "gpu": true, "zones": ["a","b"], "owner": {"team": "sre"}}` {
+		t.Fatalf("metadata of mixed types: %+v, %v", r, err)
+	}
+	for _, bad := range []string{`"a string"`, `[1,2]`, `12`} {
+		if _, err := DecodeRegistration([]byte("af-9"), []byte(`{"client_id":"af-9","metadata":`+bad+`}`)); RejectReason(err) != "invalid_metadata" {
+			t.Errorf("metadata %s: %v, want invalid_metadata", bad, err)
+		}
 	}
 	r, err = DecodeRegistration([]byte("af-9"), nil)
 	if err != nil || r != nil {

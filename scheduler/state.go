@@ -47,14 +47,23 @@ type Client struct {
 	// from the beginning after a Kafka reconnect) and must not undo what came
 	// after it. Offsets, not timestamps: two records may share a millisecond.
 	RegistryOffset int64
+	// Grace is when a disruption on the control plane's side (its ingest
+	// stalled, or every client went silent at once) ended: it counts as a sign
+	// of life, so the outage is not held against the client.
+	Grace time.Time
 }
 
-// lastSign is the newest sign of life: a heartbeat or the registration.
+// lastSign is the newest sign of life: a heartbeat, the registration, or the
+// end of a disruption.
 func (c *Client) lastSign() time.Time {
-	if c.LastHeartbeat.After(c.RegisteredAt) {
-		return c.LastHeartbeat
+	t := c.RegisteredAt
+	if c.LastHeartbeat.After(t) {
+		t = c.LastHeartbeat
 	}
-	return c.RegisteredAt
+	if c.Grace.After(t) {
+		t = c.Grace
+	}
+	return t
 }
 
 // Deadline is when the client goes stale unless it heartbeats before.
@@ -151,17 +160,18 @@ func (r *Registry) Heartbeat(id string, seen, now time.Time) (Transition, error)
 	return Transition{From: from, To: c.Phase}, nil
 }
 
-// Expire marks a live client stale when its deadline has passed at now.
-func (r *Registry) Expire(id string, now time.Time) Transition {
+// Expire marks a live client stale when its deadline has passed at at (the
+// time up to which the controller has read every heartbeat).
+func (r *Registry) Expire(id string, at time.Time) Transition {
 	c, ok := r.clients[id]
-	if !ok || !c.Phase.Live() || c.Deadline(r.threshold).After(now) {
+	if !ok || !c.Phase.Live() || c.Deadline(r.threshold).After(at) {
 		if ok {
 			return Transition{From: c.Phase, To: c.Phase}
 		}
 		return Transition{}
 	}
 	from := c.Phase
-	r.set(c, PhaseStale, now)
+	r.set(c, PhaseStale, at)
 	return Transition{From: from, To: PhaseStale}
 }
 

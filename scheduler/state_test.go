@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/kgrca/kgplane/internal/testutil"
 )
 
@@ -111,7 +114,7 @@ func TestRegistryTransitions(t *testing.T) {
 }
 
 func TestWorkQueueDedupesAndSerialisesAKey(t *testing.T) {
-	q := newWorkQueue(time.Millisecond, 10*time.Millisecond)
+	q := newWorkQueue(time.Millisecond, 10*time.Millisecond, clock.RealClock{})
 	q.Add("a")
 	q.Add("a")
 	q.Add("b")
@@ -139,7 +142,8 @@ func TestWorkQueueDedupesAndSerialisesAKey(t *testing.T) {
 }
 
 func TestWorkQueueRetryBacksOffExponentially(t *testing.T) {
-	q := newWorkQueue(10*time.Millisecond, 35*time.Millisecond)
+	fc := clocktesting.NewFakeClock(time.Now())
+	q := newWorkQueue(10*time.Millisecond, 35*time.Millisecond, fc)
 	defer q.ShutDown()
 	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 35 * time.Millisecond, 35 * time.Millisecond}
 	for i, w := range want {
@@ -147,7 +151,15 @@ func TestWorkQueueRetryBacksOffExponentially(t *testing.T) {
 			t.Fatalf("retry %d: delay %s, want %s", i, d, w)
 		}
 	}
-	testutil.Eventually(t, time.Second, "retried key queued", func() bool { return q.Len() == 1 })
+	if q.Len() != 0 || q.Idle() {
+		t.Fatalf("a key in backoff is queued (len %d) or the queue idle (%v)", q.Len(), q.Idle())
+	}
+	fc.Step(34 * time.Millisecond)
+	if q.Len() != 0 {
+		t.Fatal("the key came back before its backoff ended")
+	}
+	fc.Step(time.Millisecond)
+	testutil.Eventually(t, 5*time.Second, "retried key queued", func() bool { return q.Len() == 1 })
 	q.Forget("k")
 	if d := q.Retry("k"); d != 10*time.Millisecond {
 		t.Fatalf("after Forget: delay %s, want the base", d)
@@ -155,7 +167,7 @@ func TestWorkQueueRetryBacksOffExponentially(t *testing.T) {
 }
 
 func TestWorkQueueUrgentLaneGoesFirst(t *testing.T) {
-	q := newWorkQueue(time.Millisecond, 10*time.Millisecond)
+	q := newWorkQueue(time.Millisecond, 10*time.Millisecond, clock.RealClock{})
 	defer q.ShutDown()
 	for _, k := range []string{"n1", "n2", "n3"} {
 		q.Add(k)
@@ -211,5 +223,53 @@ func TestRegistryReplayChangesNothing(t *testing.T) {
 	// A new record (higher offset) still works.
 	if tr, replay := r.Register(Registration{ClientID: "s-1"}, now, 14, now); replay || tr.To != PhaseRegistered {
 		t.Fatalf("new registration after the replay: replay=%v %v", replay, tr)
+	}
+}
+
+// A purge (urgent lane) that fails is retried in the urgent lane, ahead of
+// registrations queued meanwhile.
+func TestWorkQueueFailedPurgeKeepsItsUrgentLane(t *testing.T) {
+	fc := clocktesting.NewFakeClock(time.Now())
+	q := newWorkQueue(10*time.Millisecond, time.Second, fc)
+	defer q.ShutDown()
+	q.AddUrgent("purge-me")
+	k, _ := q.Get()
+	q.Retry(k) // the purge failed
+	q.Done(k)
+	q.Add("register-1")
+	q.Add("register-2")
+	fc.Step(10 * time.Millisecond)
+	testutil.Eventually(t, 5*time.Second, "the retry queued", func() bool { return q.Len() == 3 })
+	if k, _ := q.Get(); k != "purge-me" {
+		t.Fatalf("served %s first, want the failed purge", k)
+	}
+}
+
+// Idle is the real "drained": not while a key is processed, nor while one
+// waits out its backoff.
+func TestWorkQueueIdleCountsWorkInFlight(t *testing.T) {
+	fc := clocktesting.NewFakeClock(time.Now())
+	q := newWorkQueue(10*time.Millisecond, time.Second, fc)
+	defer q.ShutDown()
+	if !q.Idle() {
+		t.Fatal("a new queue is not idle")
+	}
+	q.Add("a")
+	k, _ := q.Get()
+	if q.Len() != 0 || q.Idle() {
+		t.Fatalf("a key in progress: len %d, idle %v; want 0 and false", q.Len(), q.Idle())
+	}
+	q.Retry(k)
+	q.Done(k)
+	if q.Idle() {
+		t.Fatal("idle while a retry is pending")
+	}
+	fc.Step(10 * time.Millisecond)
+	testutil.Eventually(t, 5*time.Second, "the retry queued", func() bool { return q.Len() == 1 })
+	k, _ = q.Get()
+	q.Forget(k)
+	q.Done(k)
+	if !q.Idle() {
+		t.Fatal("not idle once everything is done")
 	}
 }

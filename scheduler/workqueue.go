@@ -3,14 +3,24 @@ package scheduler
 import (
 	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // workQueue is a de-duplicating queue of client ids in the style of client-go's
 // workqueue: a key added while queued is queued once; a key added while being
 // processed is queued again only after Done, so one client is never reconciled by
-// two workers at once. client-go's package would pull Kubernetes' apimachinery
-// into a binary that has nothing to do with Kubernetes APIs, so this is the small
-// part we need, written out.
+// two workers at once; failures back off per key on an injectable clock
+// (k8s.io/utils/clock, as client-go's do).
+//
+// It is written by hand because client-go's workqueue has no priority: it is
+// one FIFO lane (and its rate-limited AddRateLimited puts a retried key at the
+// back of it), while purges of stale and deregistered clients must never wait
+// behind a burst of registrations or a template re-apply of 10,000 clients,
+// and a failed purge must come back ahead of them too. Two client-go queues
+// (urgent, normal) would not do: a key in both could be reconciled by two
+// workers at once, which is exactly what the dirty/processing sets of a single
+// queue prevent. Everything else follows client-go's semantics.
 type workQueue struct {
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -20,12 +30,13 @@ type workQueue struct {
 	// dirty says which lane serves it, and other entries are skipped.
 	urgent, normal []string
 	dirty          map[string]lane
-	processing     map[string]struct{}
+	processing     map[string]lane // the lane each key in progress was served from
 	failures       map[string]int
-	timers         map[string]*time.Timer
+	timers         map[string]clock.Timer
 	shutdown       bool
 
 	baseDelay, maxDelay time.Duration
+	clock               clock.WithDelayedExecution
 }
 
 type lane int
@@ -35,14 +46,15 @@ const (
 	laneUrgent
 )
 
-func newWorkQueue(baseDelay, maxDelay time.Duration) *workQueue {
+func newWorkQueue(baseDelay, maxDelay time.Duration, clk clock.WithDelayedExecution) *workQueue {
 	q := &workQueue{
 		dirty:      make(map[string]lane),
-		processing: make(map[string]struct{}),
+		processing: make(map[string]lane),
 		failures:   make(map[string]int),
-		timers:     make(map[string]*time.Timer),
+		timers:     make(map[string]clock.Timer),
 		baseDelay:  baseDelay,
 		maxDelay:   maxDelay,
+		clock:      clk,
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q
@@ -87,6 +99,8 @@ func (q *workQueue) push(key string, l lane) {
 }
 
 // Retry queues key after an exponential per-key backoff and returns the delay.
+// A key being processed from the urgent lane (a purge) is retried in the
+// urgent lane: a failed purge must not queue behind registrations.
 func (q *workQueue) Retry(key string) time.Duration {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -96,15 +110,28 @@ func (q *workQueue) Retry(key string) time.Duration {
 	if d > q.maxDelay || d <= 0 {
 		d = q.maxDelay
 	}
+	l := laneNormal
+	if q.processing[key] == laneUrgent {
+		l = laneUrgent
+	}
 	if t, ok := q.timers[key]; ok {
 		t.Stop()
 	}
-	q.timers[key] = time.AfterFunc(d, func() {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		delete(q.timers, key)
-		q.addLocked(key, laneNormal)
+	var t clock.Timer
+	// On its own goroutine: a fake clock runs the function under its lock,
+	// and Retry holds q.mu while it arms timers.
+	t = q.clock.AfterFunc(d, func() {
+		go func() {
+			q.mu.Lock()
+			defer q.mu.Unlock()
+			if q.timers[key] != t {
+				return // replaced or stopped meanwhile
+			}
+			delete(q.timers, key)
+			q.addLocked(key, l)
+		}()
 	})
+	q.timers[key] = t
 	return d
 }
 
@@ -142,7 +169,7 @@ func (q *workQueue) Get() (string, bool) {
 			continue // Done will re-queue it
 		}
 		delete(q.dirty, key)
-		q.processing[key] = struct{}{}
+		q.processing[key] = from
 		return key, true
 	}
 }
@@ -168,6 +195,15 @@ func (q *workQueue) Len() int {
 		}
 	}
 	return n
+}
+
+// Idle reports whether the queue is drained: nothing waiting, nothing being
+// processed, no retry pending. Len()==0 is not that: a key in progress or in
+// backoff is not counted there.
+func (q *workQueue) Idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.dirty) == 0 && len(q.processing) == 0 && len(q.timers) == 0
 }
 
 // ShutDown wakes every Get, which then returns false, and stops retry timers.

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,7 +61,11 @@ func TestRegisterIsWhatTheControlPlaneAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the control plane refuses the registration: %v", err)
 	}
-	if got.ClusterName != "prod-eu" || got.K8sVersion != "v1.31.4" || got.RegisteredAt != "2026-11-30T09:00:00Z" || got.Metadata["agent"] != "kg-agent run" {
+	var meta map[string]string
+	if err := json.Unmarshal(got.Metadata, &meta); err != nil {
+		t.Fatalf("registration metadata %s: %v", got.Metadata, err)
+	}
+	if got.ClusterName != "prod-eu" || got.K8sVersion != "v1.31.4" || got.RegisteredAt != "2026-11-30T09:00:00Z" || meta["agent"] != "kg-agent run" {
 		t.Errorf("decoded %+v", got)
 	}
 	for _, field := range []string{`"client_id"`, `"cluster_name"`, `"k8s_version"`, `"registered_at"`, `"metadata"`} {

@@ -58,6 +58,10 @@ func main() {
 	expected := flag.String("expected", "", "no broker: print the read amplification murmur2 gives for -clients over these partition counts (comma-separated), averaged over 200 random client-id sets")
 	flag.Parse()
 	o.brokers = strings.Split(brokers, ",")
+	if _, err := kafkaio.SecurityFromEnv(os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "kafkabench:", err)
+		os.Exit(2)
+	}
 	for _, c := range strings.Split(clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {
@@ -182,6 +186,7 @@ func runOne(ctx context.Context, o options, clients int) (result, error) {
 			err := normalizer.Run(runCtx, normalizer.Config{
 				Role: kafkaio.RoleEventNormalizer, Brokers: o.brokers, ClientID: id, Normalize: eventnorm.Normalize,
 				InputTopic: in, OutputTopic: out, DLQTopic: dlq, Logger: log, Metrics: mets[i],
+				KafkaSecurity: saramaConfigSecurity(),
 			})
 			if err != nil {
 				errc <- err
@@ -316,10 +321,15 @@ func produce(brokers []string, msgs []*sarama.ProducerMessage) error {
 	return nil
 }
 
+func saramaConfigSecurity() kafkaio.Security {
+	sec, _ := kafkaio.SecurityFromEnv(os.Getenv)
+	return sec
+}
+
+// saramaConfig is the shared base config with the environment's Kafka
+// security; main has already refused a bad KAFKA_SASL_*/KAFKA_TLS* setting.
 func saramaConfig() *sarama.Config {
-	c := sarama.NewConfig()
-	c.Version = kafkaio.KafkaVersion()
-	return c
+	return kafkaio.NewSaramaConfig(saramaConfigSecurity(), "kafkabench")
 }
 
 func sum(c prometheus.Collector) float64 {

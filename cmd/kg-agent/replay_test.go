@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,7 +118,11 @@ func TestReplayPublishesInOrderOnTheClientPartition(t *testing.T) {
 		t.Fatalf("registry records of %s: %d (want a registration and a tombstone)", client, len(mine))
 	}
 	r, err := scheduler.DecodeRegistration(mine[0].Key, mine[0].Value)
-	if err != nil || r.Metadata["scenario"] != "replay-test" || r.Metadata["agent"] != "kg-agent replay" {
+	var meta map[string]string
+	if err == nil {
+		err = json.Unmarshal(r.Metadata, &meta)
+	}
+	if err != nil || meta["scenario"] != "replay-test" || meta["agent"] != "kg-agent replay" {
 		t.Errorf("registration %s: %v", mine[0].Value, err)
 	}
 	hbs := kafkatest.ReadAll(t, brokers, topics["heartbeat"])

@@ -11,11 +11,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/hashicorp/nomad/api"
 
+	"github.com/kgrca/kgplane/internal/fakenomad"
 	"github.com/kgrca/kgplane/internal/nomadagent"
 	"github.com/kgrca/kgplane/internal/testinfra"
 	"github.com/kgrca/kgplane/internal/testutil"
@@ -29,14 +33,13 @@ func TestE2EControlPlaneWithRealNomad(t *testing.T) {
 	agent := nomadagent.Start(t)
 	e := newKafkaEnv(t)
 	neo4j := testinfra.Neo4jURI(t)
-	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion()
+	sc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	admin, err := sarama.NewClusterAdmin(e.brokers, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	if _, err := kafkaio.EnsureTopics(admin, 4); err != nil {
+	if _, err := kafkaio.EnsureTopics(admin, kafkaio.Topics(4)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -104,4 +107,100 @@ neo4j_isolation = "shared"
 		return true
 	})
 	_ = p
+}
+
+// The HA scenario of ha_test.go against a real `nomad agent -dev` (skipped
+// without nomad on PATH): each client runs a sleeper job (raw_exec), the
+// planes reach the agent through a recording proxy. Beyond "no call touched a
+// healthy client", Nomad itself must show it: every job keeps its modify
+// index and its running allocation.
+func TestE2EHAFailoverWithRealNomad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-agent test")
+	}
+	agent := nomadagent.Start(t)
+	rec, err := fakenomad.NewRecorder(agent.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	// The sleeper of the nomad package's real-agent tests, sleeping longer
+	// than the test lasts.
+	src, err := os.ReadFile("../../nomad/testdata/e2e/sleeper.nomad.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	hcl := strings.Replace(string(src), `args    = ["300"]`, `args    = ["3600"]`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "sleeper.nomad.hcl"), []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const prefix = "kg-e2e-sleeper-"
+	type jobState struct {
+		modifyIndex uint64
+		allocs      []string
+	}
+	state := func() (map[string]jobState, error) {
+		stubs, _, err := agent.API.Jobs().List(&api.QueryOptions{Prefix: prefix})
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]jobState, len(stubs))
+		for _, s := range stubs {
+			allocs, _, err := agent.API.Jobs().Allocations(s.ID, false, nil)
+			if err != nil {
+				return nil, err
+			}
+			js := jobState{modifyIndex: s.JobModifyIndex}
+			for _, a := range allocs {
+				if a.ClientStatus == "running" {
+					js.allocs = append(js.allocs, a.ID)
+				}
+			}
+			slices.Sort(js.allocs)
+			out[s.ID] = js
+		}
+		return out, nil
+	}
+	var before map[string]jobState
+	n := envInt(t, "KG_HA_NOMAD_CLIENTS", 30)
+	runHAFailover(t, n, haNomad{
+		url: rec.URL, calls: rec, perClient: 1,
+		env: []string{"JOBSPECS_DIR=" + dir, "JOBSPEC_VARS_FILE="},
+		jobs: func() int {
+			stubs, _, err := agent.API.Jobs().List(&api.QueryOptions{Prefix: prefix})
+			if err != nil {
+				return -1
+			}
+			return len(stubs)
+		},
+		running: func() bool {
+			s, err := state()
+			if err != nil || len(s) != n {
+				return false
+			}
+			for _, js := range s {
+				if len(js.allocs) != 1 {
+					return false
+				}
+			}
+			before = s
+			return true
+		},
+	}, "real Nomad agent")
+	after, err := state()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, b := range before {
+		a, ok := after[id]
+		switch {
+		case !ok:
+			t.Errorf("%s: gone after the failovers", id)
+		case a.modifyIndex != b.modifyIndex:
+			t.Errorf("%s: job modify index %d → %d: someone registered it again", id, b.modifyIndex, a.modifyIndex)
+		case !slices.Equal(a.allocs, b.allocs):
+			t.Errorf("%s: running allocations %v → %v", id, b.allocs, a.allocs)
+		}
+	}
 }

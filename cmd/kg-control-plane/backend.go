@@ -18,6 +18,7 @@ import (
 	"github.com/kgrca/kgplane/nomad"
 	"github.com/kgrca/kgplane/nomad/embedded"
 	"github.com/kgrca/kgplane/scheduler"
+	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
 // Backend kinds (KG_BACKEND).
@@ -78,10 +79,17 @@ func pingNomad(ctx context.Context) error {
 
 // newBackend returns what the scheduler drives, and a function that stops it
 // (for the embedded backend: every task, with its kill signal and timeout).
-func newBackend(ctx context.Context, cfg config, templates *nomad.TemplateSet, log *slog.Logger) (scheduler.Nomad, func(context.Context) error, error) {
+// fence runs right before every write: the plane still leads, or it fails.
+func newBackend(ctx context.Context, cfg config, templates *nomad.TemplateSet, log *slog.Logger, fence func(context.Context) error) (scheduler.Nomad, func(context.Context) error, error) {
 	kind, why := resolveBackend(cfg.backend, os.Getenv("NOMAD_ADDR"), func() error { return pingNomad(ctx) }, func() (string, error) { return exec.LookPath("nomad") })
 	if kind == backendNomad {
-		nc, err := nomad.NewClient(nomad.Config{})
+		nc, err := nomad.NewClient(nomad.Config{
+			Plane: cfg.plane,
+			// Jobs from before planes had names belong to the contract's registry.
+			AdoptUnlabeled: cfg.registryTopic == kafkaio.TopicRegistry && cfg.plane == kafkaio.TopicRegistry,
+			RateLimit:      cfg.nomadRate,
+			BeforeWrite:    fence,
+		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("configuring the Nomad client: %w", err)
 		}
@@ -92,7 +100,7 @@ func newBackend(ctx context.Context, cfg config, templates *nomad.TemplateSet, l
 		return nil, nil, fmt.Errorf("the embedded backend (%s) cannot run these templates:\n%w", why, err)
 	}
 	b, err := embedded.New(embedded.Config{
-		StateDir: cfg.stateDir, HostEnv: os.Environ(), Variables: planeSecrets(os.Environ()),
+		StateDir: cfg.stateDir, Plane: cfg.plane, HostEnv: os.Environ(), Variables: planeSecrets(os.Environ()),
 		Logger: log,
 	})
 	if err != nil {
@@ -100,7 +108,28 @@ func newBackend(ctx context.Context, cfg config, templates *nomad.TemplateSet, l
 	}
 	log.Info("backend: embedded (jobs run as child processes of this control plane; they stop with it)",
 		"reason", why, "state_dir", b.StateDir(), "task_logs", filepath.Join(b.StateDir(), "logs", "<job id>", "<task>.log"))
-	return b, b.Close, nil
+	return fencedBackend{Nomad: b, fence: fence}, b.Close, nil
+}
+
+// fencedBackend checks the plane's leadership before every write, as the
+// Nomad client's BeforeWrite does.
+type fencedBackend struct {
+	scheduler.Nomad
+	fence func(context.Context) error
+}
+
+func (f fencedBackend) Submit(ctx context.Context, r nomad.Rendered, meta map[string]string) (nomad.SubmitResult, error) {
+	if err := f.fence(ctx); err != nil {
+		return nomad.SubmitResult{JobID: r.JobID}, err
+	}
+	return f.Nomad.Submit(ctx, r, meta)
+}
+
+func (f fencedBackend) Purge(ctx context.Context, jobID string) error {
+	if err := f.fence(ctx); err != nil {
+		return err
+	}
+	return f.Nomad.Purge(ctx, jobID)
 }
 
 // checkEmbeddable evaluates every template for a probe client and asks the

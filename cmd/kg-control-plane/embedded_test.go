@@ -159,7 +159,7 @@ func TestControlPlaneEmbeddedBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kafkaio.EnsureTopics(admin, 4); err != nil {
+	if _, err := kafkaio.EnsureTopics(admin, kafkaio.Topics(4)); err != nil {
 		t.Fatal(err)
 	}
 	admin.Close()

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/kgrca/kgplane/nomad"
 	"github.com/kgrca/kgplane/scheduler"
+	"github.com/kgrca/kgplane/scheduler/election"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
@@ -83,7 +85,19 @@ type config struct {
 	brokerList     []string
 	backend        string // auto, nomad or embedded (backend.go)
 	stateDir       string // the embedded backend's task logs
+	plane          string
+	instance       string
+	elect          bool
+	lease          time.Duration
+	disruption     float64
+	kafkaSecurity  kafkaio.Security
 }
+
+// Plane and instance names go into Kafka group and client ids and Nomad meta.
+var (
+	validName        = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	invalidNameChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+)
 
 func envOr(key, def string) string {
 	if v, ok := os.LookupEnv(key); ok && v != "" {
@@ -94,7 +108,7 @@ func envOr(key, def string) string {
 
 func parseConfig(args []string, stdout io.Writer) (config, error) {
 	var c config
-	var thresholdMin, intervalS, partitions, ensure, rate, workers string
+	var thresholdMin, intervalS, partitions, ensure, rate, workers, elect, leaseS, disruption string
 	fs := flag.NewFlagSet("kg-control-plane", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned once, with a hint; --help goes to stdout
 	fs.StringVar(&c.brokers, "kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka bootstrap brokers, comma-separated (KAFKA_BROKERS)")
@@ -111,6 +125,11 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&c.heartbeatTopic, "heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
 	fs.StringVar(&c.backend, "backend", envOr("KG_BACKEND", backendAuto), "where jobs run: nomad (the Nomad API), embedded (child processes of this control plane, raw_exec tasks only: one machine, dev, CI) or auto (nomad when NOMAD_ADDR is set, an agent answers at the default address or nomad is on PATH; else embedded). Production: set nomad (KG_BACKEND)")
 	fs.StringVar(&c.stateDir, "state-dir", envOr("KG_STATE_DIR", defaultStateDir(os.Getenv)), "embedded backend: task logs (logs/<job id>/<task>.log) and allocation folders (KG_STATE_DIR)")
+	fs.StringVar(&c.plane, "plane", envOr("KG_PLANE", ""), "this control plane's identity: its jobs carry kg_plane=<plane>, and it never touches another plane's jobs; planes that share one registry share it (KG_PLANE, default: the registry topic's name)")
+	fs.StringVar(&c.instance, "instance", envOr("KG_INSTANCE", ""), "this instance's name among the planes that elect a leader, shown by /readyz (KG_INSTANCE, default: host name and HTTP port)")
+	fs.StringVar(&elect, "elect", envOr("KG_ELECTION", "true"), "elect one leader among the planes of the same KG_PLANE through a Kafka group; false = this is the only plane (KG_ELECTION)")
+	fs.StringVar(&leaseS, "lease-seconds", envOr("KG_LEASE_SECONDS", "6"), "a leader not heard from for this long is replaced; it stops writing after two thirds of it without proof (KG_LEASE_SECONDS)")
+	fs.StringVar(&disruption, "disruption-fraction", envOr("KG_DISRUPTION_FRACTION", "0.55"), "when this share of live clients (3 or more) go silent at once, purges are held: the silence is taken for a disruption on our side; 1 disables (KG_DISRUPTION_FRACTION)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL); debug logs every heartbeat")
 	fs.StringVar(&c.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -163,6 +182,34 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 		return c, fmt.Errorf("KAFKA_BROKERS is empty: want host:port[,host:port...]")
 	}
 	c.brokers = strings.Join(c.brokerList, ",")
+	if c.elect, err = strconv.ParseBool(elect); err != nil {
+		return c, fmt.Errorf("KG_ELECTION=%q: want true or false", elect)
+	}
+	l, err := strconv.ParseFloat(leaseS, 64)
+	if err != nil || l < 1 {
+		return c, fmt.Errorf("KG_LEASE_SECONDS=%q: want a number of seconds, at least 1", leaseS)
+	}
+	c.lease = time.Duration(l * float64(time.Second))
+	if c.disruption, err = strconv.ParseFloat(disruption, 64); err != nil || c.disruption <= 0 {
+		return c, fmt.Errorf("KG_DISRUPTION_FRACTION=%q: want a share above 0 (1 disables)", disruption)
+	}
+	if c.plane == "" {
+		c.plane = c.registryTopic
+	}
+	if !validName.MatchString(c.plane) {
+		return c, fmt.Errorf("KG_PLANE=%q: want letters, digits, '.', '_' and '-' only", c.plane)
+	}
+	if c.instance == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(c.listen)
+		c.instance = invalidNameChars.ReplaceAllString(host+"-"+port, "-")
+	}
+	if !validName.MatchString(c.instance) {
+		return c, fmt.Errorf("KG_INSTANCE=%q: want letters, digits, '.', '_' and '-' only", c.instance)
+	}
+	if c.kafkaSecurity, err = kafkaio.SecurityFromEnv(os.Getenv); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -210,7 +257,10 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	}
 	log.Info("job templates loaded", "dir", cfg.jobspecsDir, "vars_file", cfg.varsFile, "templates", names)
 
-	nc, closeBackend, err := newBackend(ctx, cfg, templates, log)
+	// The controller is the backend's fence (created just below): every
+	// write first checks that this plane still leads.
+	var ctrl *scheduler.Controller
+	nc, closeBackend, err := newBackend(ctx, cfg, templates, log, func(ctx context.Context) error { return ctrl.Fence(ctx) })
 	if err != nil {
 		return err
 	}
@@ -225,12 +275,26 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ctrl, err := scheduler.New(scheduler.Config{
-		StaleThreshold: cfg.threshold,
-		ResyncInterval: cfg.checkInterval,
-		KafkaBrokers:   cfg.brokers,
-		Workers:        cfg.workers,
-		NomadRate:      cfg.nomadRate,
+	var leader scheduler.Leader
+	var elector *election.Elector
+	if cfg.elect {
+		elector, err = election.New(election.Config{
+			Brokers: brokers, Security: cfg.kafkaSecurity, Plane: cfg.plane, Self: cfg.instance,
+			SessionTimeout: cfg.lease, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		leader = elector
+	}
+	ctrl, err = scheduler.New(scheduler.Config{
+		StaleThreshold:     cfg.threshold,
+		ResyncInterval:     cfg.checkInterval,
+		KafkaBrokers:       cfg.brokers,
+		Plane:              cfg.plane,
+		Workers:            cfg.workers,
+		Leader:             leader,
+		DisruptionFraction: cfg.disruption,
 	}, nc, templates, log, reg)
 	if err != nil {
 		return err
@@ -242,12 +306,13 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		return fmt.Errorf("listening on %s (set KG_HTTP_ADDR or --listen to a free address): %w", cfg.listen, err)
 	}
 	srv := &http.Server{Handler: ctrl.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
-	log.Info("control plane starting", "http", ln.Addr().String(), "kafka", cfg.brokers,
+	log.Info("control plane starting", "plane", cfg.plane, "instance", cfg.instance, "election", cfg.elect,
+		"http", ln.Addr().String(), "kafka", cfg.brokers, "kafka_security", cfg.kafkaSecurity.String(),
 		"stale_threshold", cfg.threshold, "resync_interval", cfg.checkInterval, "nomad", nomadAddr())
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan string, 4)
+	done := make(chan string, 5)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server failed", "error", err)
@@ -264,6 +329,19 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		runIngest(ctx, cfg, brokers, ctrl, log)
 		done <- "ingest"
 	}()
+	running := 4
+	if elector != nil {
+		running++
+		go func() {
+			// Campaign only once the topics exist (the ingest ensures them).
+			if err := ensureElectionTopic(ctx, cfg, brokers, log); err == nil {
+				if err := elector.Run(ctx); err != nil {
+					log.Error("leader election stopped", "error", err)
+				}
+			}
+			done <- "election"
+		}()
+	}
 	go func() {
 		err := scheduler.WatchTemplates(ctx, scheduler.WatchConfig{Dir: cfg.jobspecsDir, VarsFile: cfg.varsFile, Reload: hup, Logger: log}, ctrl)
 		if err != nil {
@@ -275,7 +353,6 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	// Run until a signal, or until a part that must not stop does: a control
 	// plane whose HTTP server or controller died must not look healthy. The
 	// template watch may stop (edits then need a restart; it said so).
-	running := 4
 	var failed error
 wait:
 	for {
@@ -331,27 +408,80 @@ func runIngest(ctx context.Context, cfg config, brokers []string, ctrl *schedule
 
 func ingestOnce(ctx context.Context, cfg config, brokers []string, ctrl *scheduler.Controller, log *slog.Logger) error {
 	if cfg.ensureTopics {
-		sc := sarama.NewConfig()
-		sc.Version = kafkaio.KafkaVersion()
-		admin, err := sarama.NewClusterAdmin(brokers, sc)
-		if err != nil {
-			return fmt.Errorf("connecting to Kafka at %s: %w", cfg.brokers, err)
-		}
-		res, err := kafkaio.EnsureTopics(admin, int32(cfg.dataPartitions))
-		admin.Close()
-		if err != nil {
+		// The plane's own registry and heartbeat topics, not only the defaults.
+		specs := kafkaio.Named(kafkaio.Topics(int32(cfg.dataPartitions)), map[string]string{
+			kafkaio.TopicRegistry: cfg.registryTopic, kafkaio.TopicHeartbeat: cfg.heartbeatTopic})
+		if err := ensureTopics(cfg, brokers, specs, log); err != nil {
 			return err
-		}
-		for _, r := range res {
-			if r.Created {
-				log.Info("topic created", "topic", r.Topic, "partitions", r.Partitions)
-			}
-			if r.Warning != "" {
-				log.Warn("topic differs from the contract", "topic", r.Topic, "detail", r.Warning)
-			}
 		}
 	}
 	return scheduler.Ingest(ctx, scheduler.IngestConfig{
 		Brokers: brokers, RegistryTopic: cfg.registryTopic, HeartbeatTopic: cfg.heartbeatTopic, Lookback: cfg.threshold, Logger: log,
+		Security: cfg.kafkaSecurity, ClientID: "kg-control-plane-" + cfg.instance,
 	}, ctrl)
+}
+
+func ensureTopics(cfg config, brokers []string, specs []kafkaio.TopicSpec, log *slog.Logger) error {
+	admin, err := sarama.NewClusterAdmin(brokers, kafkaio.NewSaramaConfig(cfg.kafkaSecurity, "kg-control-plane-"+cfg.instance))
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka at %s: %w", cfg.brokers, err)
+	}
+	defer admin.Close()
+	res, err := kafkaio.EnsureTopics(admin, specs)
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		if r.Created {
+			log.Info("topic created", "topic", r.Topic, "partitions", r.Partitions)
+		}
+		if len(r.Corrected) > 0 {
+			log.Info("topic setting corrected", "topic", r.Topic, "set", r.Corrected)
+		}
+		if r.Warning != "" {
+			log.Warn("topic differs from the contract", "topic", r.Topic, "detail", r.Warning)
+		}
+	}
+	return nil
+}
+
+// ensureElectionTopic makes sure the election's topic exists before the
+// plane campaigns, retrying until Kafka answers: it creates it with
+// KG_ENSURE_TOPICS=true; with false (a Kafka user without the right to create
+// topics) it only checks, and says how to create it.
+func ensureElectionTopic(ctx context.Context, cfg config, brokers []string, log *slog.Logger) error {
+	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+		var err error
+		if cfg.ensureTopics {
+			err = ensureTopics(cfg, brokers, []kafkaio.TopicSpec{election.TopicSpec()}, log)
+		} else {
+			err = topicExists(cfg, brokers, election.Topic)
+		}
+		if err == nil {
+			return nil
+		}
+		log.Warn("the election topic is not there yet; retrying", "topic", election.Topic, "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// topicExists checks, without creating anything, that a topic exists.
+func topicExists(cfg config, brokers []string, topic string) error {
+	admin, err := sarama.NewClusterAdmin(brokers, kafkaio.NewSaramaConfig(cfg.kafkaSecurity, "kg-control-plane-"+cfg.instance))
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka at %s: %w", cfg.brokers, err)
+	}
+	defer admin.Close()
+	md, err := admin.DescribeTopics([]string{topic})
+	if err != nil {
+		return fmt.Errorf("describing topic %s: %w", topic, err)
+	}
+	if len(md) != 1 || md[0].Err != sarama.ErrNoError {
+		return fmt.Errorf("topic %s does not exist and KG_ENSURE_TOPICS=false: create it with `kgctl topics ensure`, or run a single plane with KG_ELECTION=false", topic)
+	}
+	return nil
 }

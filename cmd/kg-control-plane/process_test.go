@@ -25,7 +25,10 @@ import (
 	"github.com/kgrca/kgplane/internal/fakenomad"
 	"github.com/kgrca/kgplane/internal/testinfra"
 	"github.com/kgrca/kgplane/internal/testutil"
+	"github.com/kgrca/kgplane/nomad"
+	"github.com/kgrca/kgplane/scheduler/election"
 	"github.com/kgrca/kgplane/workers/kafkaio"
+	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
 )
 
 func buildBinary(t *testing.T) string {
@@ -57,16 +60,27 @@ type kafkaEnv struct {
 }
 
 func newKafkaEnv(t *testing.T) *kafkaEnv {
-	brokers := testinfra.KafkaBrokers(t)
+	return newKafkaEnvOn(t, testinfra.KafkaBrokers(t))
+}
+
+// newKafkaEnvOn is newKafkaEnv on other brokers (a private one that the test
+// may stop).
+func newKafkaEnvOn(t *testing.T, brokers []string) *kafkaEnv {
+	t.Helper()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	e := &kafkaEnv{brokers: brokers, registry: "test.registry." + suffix, heartbeat: "test.heartbeat." + suffix}
-	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion()
+	sc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	admin, err := sarama.NewClusterAdmin(brokers, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
+	// The planes start with KG_ENSURE_TOPICS=false: the election topic, shared
+	// by every test's planes, is made here (as `kgctl topics ensure` would).
+	if _, err := kafkaio.EnsureTopics(admin, []kafkaio.TopicSpec{election.TopicSpec()}); err != nil {
+		t.Fatalf("creating the election topic: %v", err)
+	}
+	kafkatest.WaitForLeaders(t, brokers, election.Topic)
 	for _, s := range kafkaio.Topics(1) {
 		if s.Name != kafkaio.TopicRegistry && s.Name != kafkaio.TopicHeartbeat {
 			continue
@@ -85,20 +99,25 @@ func newKafkaEnv(t *testing.T) *kafkaEnv {
 			}
 		})
 	}
-	psc := sarama.NewConfig()
-	psc.Version = kafkaio.KafkaVersion()
+	e.connect(t)
+	return e
+}
+
+// connect waits until the topics can be produced to and opens the producer.
+func (e *kafkaEnv) connect(t *testing.T) {
+	t.Helper()
+	kafkatest.WaitForLeaders(t, e.brokers, e.registry, e.heartbeat)
+	psc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	psc.Producer.Return.Successes = true
 	psc.Producer.Partitioner = sarama.NewManualPartitioner
-	e.client, err = sarama.NewClient(brokers, psc)
-	if err != nil {
+	var err error
+	if e.client, err = sarama.NewClient(e.brokers, psc); err != nil {
 		t.Fatal(err)
 	}
-	e.producer, err = sarama.NewSyncProducerFromClient(e.client)
-	if err != nil {
+	if e.producer, err = sarama.NewSyncProducerFromClient(e.client); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.producer.Close(); e.client.Close() })
-	return e
 }
 
 func (e *kafkaEnv) send(t testing.TB, topic, key string, value []byte) {
@@ -210,7 +229,7 @@ func startPlane(t *testing.T, bin string, e *kafkaEnv, nomadURL string, threshol
 			t.Logf("control plane log:\n%s", p.logs.String())
 		}
 	})
-	testutil.Eventually(t, 30*time.Second, "the control plane to be ready", p.ready)
+	testutil.Eventually(t, 90*time.Second, "the control plane to be ready", p.ready)
 	return p
 }
 
@@ -349,5 +368,64 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 	logs := p.logs.String()
 	if !strings.Contains(logs, "registry caught up") {
 		t.Errorf("restart log lacks the catch-up line:\n%s", logs)
+	}
+}
+
+// A plane with its own registry and heartbeat topics (KG_REGISTRY_TOPIC,
+// KG_HEARTBEAT_TOPIC) creates them at start: it used to create only the
+// contract's names and retry forever. The heartbeat topic gets
+// LogAppendTime (the broker times heartbeats, not the agents' clocks), and
+// the plane's jobs carry its identity, by default the registry topic's name.
+func TestPlaneCreatesItsOwnTopics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test: builds the binary and uses the real Kafka")
+	}
+	brokers := testinfra.KafkaBrokers(t)
+	sfx := kafkatest.Suffix()
+	e := &kafkaEnv{brokers: brokers, registry: "own.registry" + sfx, heartbeat: "own.heartbeat" + sfx}
+	admin, err := sarama.NewClusterAdmin(brokers, kafkatest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	t.Cleanup(func() {
+		admin.DeleteTopic(e.registry)
+		admin.DeleteTopic(e.heartbeat)
+	})
+	fake := fakenomad.New()
+	defer fake.Close()
+	startPlane(t, buildBinary(t), e, fake.URL, "1", "KG_ENSURE_TOPICS=true")
+
+	e.connect(t)
+	cfg, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: e.heartbeat, ConfigNames: []string{"message.timestamp.type"}})
+	if err != nil || len(cfg) != 1 || cfg[0].Value != "LogAppendTime" {
+		t.Fatalf("%s message.timestamp.type = %+v (%v), want LogAppendTime", e.heartbeat, cfg, err)
+	}
+	e.register(t, "own-1")
+	testutil.Eventually(t, 30*time.Second, "own-1's jobs", func() bool { return jobsOf(fake, "own-1") == 3 })
+	j, _ := fake.Job("kg-event-normalizer-own-1")
+	if j.Meta[nomad.MetaPlane] != e.registry {
+		t.Fatalf("kg_plane = %q, want the registry topic's name %q", j.Meta[nomad.MetaPlane], e.registry)
+	}
+}
+
+// With KG_ENSURE_TOPICS=false the plane creates nothing: it checks that the
+// election topic exists and, while it does not, says how to create it.
+func TestElectionTopicCheckedNotCreatedWithoutEnsure(t *testing.T) {
+	e := newKafkaEnv(t) // makes the election topic, as kgctl topics ensure would
+	cfg := config{brokers: strings.Join(e.brokers, ","), instance: "topic-check"}
+	if err := topicExists(cfg, e.brokers, election.Topic); err != nil {
+		t.Fatalf("the election topic exists: %v", err)
+	}
+	missing := "no.such.topic" + kafkatest.Suffix()
+	err := topicExists(cfg, e.brokers, missing)
+	if err == nil || !strings.Contains(err.Error(), "kgctl topics ensure") {
+		t.Fatalf("a missing topic: %v, want an error that says how to create it", err)
+	}
+	ts, _ := e.client.Topics()
+	for _, topic := range ts {
+		if topic == missing {
+			t.Fatalf("%s was created", missing)
+		}
 	}
 }

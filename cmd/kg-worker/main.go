@@ -91,6 +91,7 @@ func main() {
 type settings struct {
 	role, clientID, metricsAddr, topicSuffix string
 	brokers                                  []string
+	kafkaSecurity                            kafkaio.Security
 	level                                    slog.Level
 	json                                     bool
 }
@@ -207,6 +208,10 @@ func readSettings(role string, getenv func(string) string) (settings, error) {
 	if s.brokers = kafkaio.ParseBrokers(env("KAFKA_BROKERS", kafkaio.DefaultBrokers(getenv))); len(s.brokers) == 0 {
 		return s, errors.New("KAFKA_BROKERS: no broker")
 	}
+	var err error
+	if s.kafkaSecurity, err = kafkaio.SecurityFromEnv(getenv); err != nil {
+		return s, err
+	}
 	if err := s.level.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
 		return s, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", getenv("LOG_LEVEL"))
 	}
@@ -235,6 +240,6 @@ func runNormalizer(ctx context.Context, s settings, fn normalizer.Func, in, out 
 	return normalizer.Run(ctx, normalizer.Config{
 		Role: s.role, Brokers: s.brokers, ClientID: s.clientID, Normalize: fn,
 		InputTopic: in + s.topicSuffix, OutputTopic: out + s.topicSuffix, DLQTopic: kafkaio.TopicDLQRaw + s.topicSuffix,
-		Logger: log, Metrics: kafkaio.NewMetrics(reg, s.role),
+		Logger: log, Metrics: kafkaio.NewMetrics(reg, s.role), KafkaSecurity: s.kafkaSecurity,
 	})
 }

@@ -14,20 +14,25 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kgrca/kgplane/clientid"
+	"github.com/kgrca/kgplane/scheduler/election"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
-func saramaConfig() *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion()
-	sc.ClientID = "kgctl"
+// saramaConfig is kgctl's producer and admin config on the shared base
+// (KAFKA_SASL_*, KAFKA_TLS* from the environment).
+func saramaConfig() (*sarama.Config, error) {
+	sec, err := kafkaio.SecurityFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	sc := kafkaio.NewSaramaConfig(sec, "kgctl")
 	sc.Producer.Return.Successes = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Idempotent = true
 	sc.Net.MaxOpenRequests = 1
 	// Records of one client always go to the partition the contract assigns it.
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	return sc
+	return sc, nil
 }
 
 // publisher sends records keyed by client id to their client's partition.
@@ -37,7 +42,11 @@ type publisher struct {
 }
 
 func newPublisher(brokers string) (*publisher, error) {
-	c, err := sarama.NewClient(kafkaio.ParseBrokers(brokers), saramaConfig())
+	sc, err := saramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	c, err := sarama.NewClient(kafkaio.ParseBrokers(brokers), sc)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Kafka at %s (start it with scripts/kafka.sh start, or set KAFKA_BROKERS): %w", brokers, err)
 	}
@@ -76,6 +85,12 @@ func registryTopicFlag(fs interface {
 	String(string, string, string) *string
 }) *string {
 	return fs.String("registry-topic", envOr("KG_REGISTRY_TOPIC", kafkaio.TopicRegistry), "registrations topic (KG_REGISTRY_TOPIC)")
+}
+
+func heartbeatTopicFlag(fs interface {
+	String(string, string, string) *string
+}) *string {
+	return fs.String("heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
 }
 
 func clientFlag(fs interface {
@@ -173,10 +188,10 @@ func cmdDeregister(ctx context.Context, args []string, stdout, stderr io.Writer)
 func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("heartbeat", "publish heartbeats to cluster.heartbeat", stderr)
 	client := clientFlag(fs)
-	every := fs.Duration("every", 0, "keep sending at this interval until interrupted (0 = send one)")
+	every := fs.Duration("every", 0, "keep sending at this interval until interrupted (0 = send one); a failed send is reported and tried again at the next tick")
 	count := fs.Int("count", 0, "with --every: stop after this many (0 = until interrupted)")
 	brokers := brokersFlag(fs)
-	topic := fs.String("heartbeat-topic", envOr("KG_HEARTBEAT_TOPIC", kafkaio.TopicHeartbeat), "heartbeats topic (KG_HEARTBEAT_TOPIC)")
+	topic := heartbeatTopicFlag(fs)
 	p, err := parseAndConnect(fs, args, client, brokers)
 	if err != nil {
 		return err
@@ -186,9 +201,14 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		now := time.Now().UTC()
 		val, _ := json.Marshal(map[string]string{"client_id": *client, "timestamp": now.Format(time.RFC3339Nano)})
 		if _, _, err := p.send(*topic, *client, val); err != nil {
-			return err
+			if *every <= 0 {
+				return err
+			}
+			// A heartbeat sender rides out a Kafka outage: the next beat may get through.
+			fmt.Fprintf(stderr, "heartbeat %d from %s failed, will try again in %s: %v\n", n, *client, *every, err)
+		} else {
+			fmt.Fprintf(stdout, "heartbeat %d from %s at %s\n", n, *client, now.Format(time.RFC3339))
 		}
-		fmt.Fprintf(stdout, "heartbeat %d from %s at %s\n", n, *client, now.Format(time.RFC3339))
 		if *every <= 0 || (*count > 0 && n >= *count) {
 			return nil
 		}
@@ -201,25 +221,39 @@ func cmdHeartbeat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func cmdTopicsEnsure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("topics ensure", "create the contract's Kafka topics that are missing; existing ones are never altered", stderr)
+	fs := newFlags("topics ensure", "create the contract's Kafka topics and the control planes' election topic that are missing; existing ones keep their partitions and cleanup policy, only message.timestamp.type is corrected", stderr)
 	parts := fs.Int("partitions", atoi(envOr("KG_DATA_PARTITIONS", "12")), "partitions of the per-client data topics (KG_DATA_PARTITIONS)")
 	brokers := brokersFlag(fs)
+	registry := registryTopicFlag(fs)
+	heartbeat := heartbeatTopicFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *parts <= 0 {
 		return fmt.Errorf("--partitions must be positive")
 	}
-	admin, err := sarama.NewClusterAdmin(kafkaio.ParseBrokers(*brokers), saramaConfig())
+	sc, err := saramaConfig()
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdmin(kafkaio.ParseBrokers(*brokers), sc)
 	if err != nil {
 		return fmt.Errorf("connecting to Kafka at %s: %w", *brokers, err)
 	}
 	defer admin.Close()
-	res, err := kafkaio.EnsureTopics(admin, int32(*parts))
+	specs := kafkaio.Named(kafkaio.Topics(int32(*parts)), map[string]string{kafkaio.TopicRegistry: *registry, kafkaio.TopicHeartbeat: *heartbeat})
+	// The control planes' election topic too: a plane without the right to
+	// create topics (KG_ENSURE_TOPICS=false) needs it made for it.
+	specs = append(specs, election.TopicSpec())
+	res, err := kafkaio.EnsureTopics(admin, specs)
 	for _, r := range res {
 		state := "exists "
 		if r.Created {
 			state = "created"
+		}
+		if len(r.Corrected) > 0 {
+			state = "fixed  "
+			r.Warning = strings.TrimPrefix(r.Warning+"; set "+strings.Join(r.Corrected, ", "), "; ")
 		}
 		fmt.Fprintf(stdout, "%s  %-20s %3d partitions", state, r.Topic, r.Partitions)
 		if r.Warning != "" {

@@ -26,14 +26,15 @@ Templates:
 Clients:
   clients      list clients, their phase, last heartbeat and Nomad jobs (from /v1/clients)
   register     publish a registration to cluster.registry
-  heartbeat    publish heartbeats to cluster.heartbeat (once, or every --every)
+  heartbeat    publish heartbeats to cluster.heartbeat (once, or every --every, riding out Kafka outages)
   deregister   publish a tombstone to cluster.registry: the client's jobs are purged
 
 Kafka:
-  topics ensure   create the contract's topics that are missing (idempotent)
+  topics ensure   create the contract's topics and the planes' election topic that are missing (idempotent)
 
 Run 'kgctl <command> --help' for a command's flags. Settings come from the same
-environment variables as kg-control-plane: KAFKA_BROKERS, JOBSPECS_DIR,
+environment variables as kg-control-plane: KAFKA_BROKERS, KAFKA_SASL_* and
+KAFKA_TLS* (Kafka security), KG_REGISTRY_TOPIC, KG_HEARTBEAT_TOPIC, JOBSPECS_DIR,
 JOBSPEC_VARS_FILE, KG_HTTP_ADDR, KG_DATA_PARTITIONS.
 
 Examples:

@@ -128,8 +128,7 @@ func TestPublishCommands(t *testing.T) {
 		t.Fatal("an invalid client id was published")
 	}
 
-	sc := sarama.NewConfig()
-	sc.Version = kafkaio.KafkaVersion()
+	sc := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kg-test")
 	c, err := sarama.NewConsumer(brokers, sc)
 	if err != nil {
 		t.Fatal(err)
@@ -167,5 +166,23 @@ func TestPublishCommands(t *testing.T) {
 	}
 	if hb := read(kafkaio.TopicHeartbeat, 2); len(hb) != 2 {
 		t.Fatalf("heartbeats = %d, want 2", len(hb))
+	}
+}
+
+// kgctl's Kafka connections come from the shared base config: the
+// KAFKA_SASL_* settings the job templates hand to the tasks are read (a wrong
+// one is refused by name) and applied (a PLAINTEXT listener turns a SASL
+// client away). Every binary used to ignore them.
+func TestKafkaSecuritySettingsAreApplied(t *testing.T) {
+	addr := strings.Join(testinfra.KafkaBrokers(t), ",")
+	t.Setenv("KAFKA_SASL_MECHANISM", "GSSAPI")
+	if _, err := runKgctl(t, "heartbeat", "--client", "sec-1", "--kafka-brokers", addr); err == nil || !strings.Contains(err.Error(), "KAFKA_SASL_MECHANISM") {
+		t.Fatalf("an unsupported KAFKA_SASL_MECHANISM: err = %v, want one that names the setting", err)
+	}
+	t.Setenv("KAFKA_SASL_MECHANISM", "PLAIN")
+	t.Setenv("KAFKA_SASL_USERNAME", "kgplane")
+	t.Setenv("KAFKA_SASL_PASSWORD", "kgplane-secret")
+	if out, err := runKgctl(t, "heartbeat", "--client", "sec-1", "--kafka-brokers", addr); err == nil {
+		t.Fatalf("a heartbeat went out over SASL to a PLAINTEXT listener: the settings are not applied\n%s", out)
 	}
 }

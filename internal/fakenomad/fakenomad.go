@@ -56,12 +56,49 @@ type Job struct {
 	Registered time.Time
 }
 
+// CallLog records calls; Server and Recorder keep one.
+type CallLog struct {
+	mu    sync.Mutex
+	calls []Call
+}
+
+func (l *CallLog) add(c Call) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, c)
+}
+
+// Calls returns a copy of the calls so far.
+func (l *CallLog) Calls() []Call {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Call(nil), l.calls...)
+}
+
+// CallsOf returns the calls of one operation ("parse", "plan", "register", "deregister", "list").
+func (l *CallLog) CallsOf(op string) []Call {
+	var out []Call
+	for _, c := range l.Calls() {
+		if c.Op() == op {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ResetCalls forgets the recorded calls.
+func (l *CallLog) ResetCalls() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = nil
+}
+
 // Server is the fake Nomad.
 type Server struct {
 	*httptest.Server
+	CallLog
 
 	mu       sync.Mutex
-	calls    []Call
 	jobs     map[string]*Job
 	index    uint64
 	failures map[string][]int // op -> HTTP statuses to answer with, in order
@@ -115,31 +152,6 @@ func (s *Server) FailNext(op string, statuses ...int) {
 	s.failures[op] = append(s.failures[op], statuses...)
 }
 
-// Calls returns a copy of the calls so far.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Call(nil), s.calls...)
-}
-
-// CallsOf returns the calls of one operation ("parse", "plan", "register", "deregister", "list").
-func (s *Server) CallsOf(op string) []Call {
-	var out []Call
-	for _, c := range s.Calls() {
-		if c.Op() == op {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// ResetCalls forgets the recorded calls.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
-
 // JobIDs returns the ids of the jobs Nomad has, sorted.
 func (s *Server) JobIDs() []string {
 	s.mu.Lock()
@@ -189,7 +201,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	call := Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body, At: time.Now()}
 	s.mu.Lock()
 	if s.record {
-		s.calls = append(s.calls, call)
+		s.add(call)
 	}
 	delay := s.delay
 	var status int

@@ -33,6 +33,8 @@ const (
 type Config struct {
 	ClientID     string   // CLIENT_ID (required)
 	KafkaBrokers []string // KAFKA_BROKERS, comma separated (default 127.0.0.1:9092)
+	// KafkaSecurity is the SASL/TLS of the Kafka connections (KAFKA_SASL_*, KAFKA_TLS*).
+	KafkaSecurity kafkaio.Security
 
 	Neo4jURI      string    // NEO4J_URI (default bolt://127.0.0.1:7687)
 	Neo4jUser     string    // NEO4J_USERNAME (Neo4j's own name for it, as cypher-shell reads it); empty with an empty password = no authentication
@@ -92,6 +94,11 @@ func ConfigFrom(getenv func(string) string) (Config, error) {
 	}
 	cfg.Database = get("NEO4J_DATABASE", cfg.ClientID)
 	var errs []error
+	sec, err := kafkaio.SecurityFromEnv(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.KafkaSecurity = sec
 	if v := getenv("GRAPH_BATCH_SIZE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {

@@ -46,7 +46,7 @@ func Run(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.L
 		return err
 	}
 	km := kafkaio.NewMetrics(reg, kafkaio.RoleGraphBuilder)
-	prod, err = kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: cfg.KafkaBrokers, ClientID: cfg.ClientID, Logger: log, Metrics: km})
+	prod, err = kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: cfg.KafkaBrokers, ClientID: cfg.ClientID, Logger: log, Metrics: km, Security: cfg.KafkaSecurity})
 	if err != nil {
 		return fmt.Errorf("starting the dead-letter producer: %w", err)
 	}
@@ -55,7 +55,7 @@ func Run(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.L
 	cons, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
 		Brokers: cfg.KafkaBrokers, Role: kafkaio.RoleGraphBuilder, ClientID: cfg.ClientID,
 		Topics:   []string{cfg.Topics.Events, cfg.Topics.Logs, cfg.Topics.Topology},
-		MaxBatch: cfg.BatchSize, Linger: cfg.BatchLinger, Logger: log, Metrics: km,
+		MaxBatch: cfg.BatchSize, Linger: cfg.BatchLinger, Logger: log, Metrics: km, Security: cfg.KafkaSecurity,
 	})
 	if err != nil {
 		return err

@@ -66,6 +66,9 @@ type ConsumerConfig struct {
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
 	Metrics       *Metrics
+	// Security is the SASL/TLS of the connection (SecurityFromEnv); the zero
+	// value is plaintext.
+	Security Security
 }
 
 // GroupID is the consumer group of a (role, client): "<role>-<client>".
@@ -118,9 +121,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 }
 
 func (c *Consumer) saramaConfig() *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.Version = KafkaVersion()
-	sc.ClientID = "kg-" + GroupID(c.cfg.Role, c.cfg.ClientID)
+	sc := NewSaramaConfig(c.cfg.Security, "kg-"+GroupID(c.cfg.Role, c.cfg.ClientID))
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{NewClientBalanceStrategy(c.cfg.ClientID, c.started)}
 	sc.Consumer.Offsets.Initial = c.cfg.InitialOffset
 	// Offsets are committed explicitly after the handler succeeded, never on a timer.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,9 @@ type ProducerConfig struct {
 	Linger  time.Duration
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// Security is the SASL/TLS of the connection (SecurityFromEnv); the zero
+	// value is plaintext.
+	Security Security
 }
 
 // Producer is an idempotent, lz4-compressed, batching producer with acks=all
@@ -72,9 +76,7 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	sc := sarama.NewConfig()
-	sc.Version = KafkaVersion()
-	sc.ClientID = "kg-producer-" + cfg.ClientID
+	sc := NewSaramaConfig(cfg.Security, "kg-producer-"+cfg.ClientID)
 	// Idempotence gives exactly-once per partition across retries and, with
 	// one request in flight, keeps per-client order.
 	sc.Producer.Idempotent = true
@@ -227,7 +229,10 @@ func DeadLetterMessage(topic string, rec Record, worker string, reason error) *s
 		why = why[:maxErrorHeader] + "..."
 	}
 	for _, h := range rec.Headers {
-		if h != nil {
+		// A record that was dead-lettered before (replayed from a DLQ) carries
+		// kg-* headers already: drop them, or the letter would have two
+		// kg-error headers and readers would take the old one.
+		if h != nil && !strings.HasPrefix(string(h.Key), "kg-") {
 			msg.Headers = append(msg.Headers, *h)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -53,8 +54,10 @@ func Topics(dataPartitions int32) []TopicSpec {
 	specs := []TopicSpec{
 		{Name: TopicRegistry, Partitions: 1, Config: map[string]string{
 			"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": hour}},
+		// LogAppendTime: a heartbeat's timestamp is the broker's clock, not the
+		// agent's, so a client whose clock runs behind is not stale forever.
 		{Name: TopicHeartbeat, Partitions: 3, Config: map[string]string{
-			"cleanup.policy": "delete", "retention.ms": hour, "segment.ms": "600000"}},
+			"cleanup.policy": "delete", "retention.ms": hour, "segment.ms": "600000", "message.timestamp.type": "LogAppendTime"}},
 		{Name: TopicRawEvents, PerClient: true, Config: map[string]string{"cleanup.policy": "delete", "retention.ms": days(7)}},
 		{Name: TopicRawLogs, PerClient: true, Config: map[string]string{"cleanup.policy": "delete", "retention.ms": days(3)}},
 		{Name: TopicTopology, PerClient: true, Config: map[string]string{"cleanup.policy": "compact"}},
@@ -80,10 +83,31 @@ func (s TopicSpec) ConfigEntries() map[string]*string {
 	return out
 }
 
+// Named returns specs with topics renamed: names maps a contract topic name
+// (e.g. TopicRegistry) to the one in use (KG_REGISTRY_TOPIC). A control plane
+// with its own registry and heartbeat topics creates those, not the defaults.
+func Named(specs []TopicSpec, names map[string]string) []TopicSpec {
+	out := make([]TopicSpec, len(specs))
+	for i, s := range specs {
+		if n, ok := names[s.Name]; ok && n != "" {
+			s.Name = n
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// correctable lists the topic settings EnsureTopics sets on an existing topic
+// that differs: changing them affects only records written from then on.
+var correctable = []string{"message.timestamp.type"}
+
 // EnsureResult says what EnsureTopics did with one topic.
 type EnsureResult struct {
-	Topic      string
-	Created    bool
+	Topic   string
+	Created bool
+	// Corrected lists settings changed on an existing topic (e.g.
+	// message.timestamp.type=LogAppendTime on the heartbeat topic).
+	Corrected  []string
 	Partitions int32
 	// Warning is set when an existing topic differs from the spec in a way that
 	// is not fixed automatically (a partition count change remaps clients to
@@ -91,15 +115,19 @@ type EnsureResult struct {
 	Warning string
 }
 
-// EnsureTopics creates the contract's topics that are missing, idempotently. It
-// never alters an existing topic; differences are reported as warnings.
-func EnsureTopics(admin sarama.ClusterAdmin, dataPartitions int32) ([]EnsureResult, error) {
+// EnsureTopics creates the topics of specs (Topics, maybe Named) that are
+// missing, idempotently, and returns once they can be used (every partition
+// has a leader). Existing topics keep their partitions and cleanup policy
+// (differences are reported as warnings); only settings that are safe to
+// change in place (message.timestamp.type) are corrected.
+func EnsureTopics(admin sarama.ClusterAdmin, specs []TopicSpec) ([]EnsureResult, error) {
 	existing, err := admin.ListTopics()
 	if err != nil {
 		return nil, fmt.Errorf("listing topics: %w", err)
 	}
 	var out []EnsureResult
-	for _, s := range Topics(dataPartitions) {
+	var created []string
+	for _, s := range specs {
 		if d, ok := existing[s.Name]; ok {
 			r := EnsureResult{Topic: s.Name, Partitions: d.NumPartitions}
 			if d.NumPartitions != s.Partitions {
@@ -107,6 +135,22 @@ func EnsureTopics(admin sarama.ClusterAdmin, dataPartitions int32) ([]EnsureResu
 			}
 			if want, have := s.Config["cleanup.policy"], d.ConfigEntries["cleanup.policy"]; have != nil && *have != want {
 				r.Warning = strings.TrimPrefix(r.Warning+fmt.Sprintf("; cleanup.policy is %s, the contract says %s", *have, want), "; ")
+			}
+			fix := map[string]sarama.IncrementalAlterConfigsEntry{}
+			for _, k := range correctable {
+				want, ok := s.Config[k]
+				if !ok {
+					continue
+				}
+				if have := d.ConfigEntries[k]; have == nil || *have != want {
+					fix[k] = sarama.IncrementalAlterConfigsEntry{Operation: sarama.IncrementalAlterConfigsOperationSet, Value: ptr(want)}
+					r.Corrected = append(r.Corrected, k+"="+want)
+				}
+			}
+			if len(fix) > 0 {
+				if err := admin.IncrementalAlterConfig(sarama.TopicResource, s.Name, fix, false); err != nil {
+					return out, fmt.Errorf("setting %v on topic %s: %w", r.Corrected, s.Name, err)
+				}
 			}
 			out = append(out, r)
 			continue
@@ -118,8 +162,58 @@ func EnsureTopics(admin sarama.ClusterAdmin, dataPartitions int32) ([]EnsureResu
 			return out, fmt.Errorf("creating topic %s: %w", s.Name, err)
 		}
 		out = append(out, EnsureResult{Topic: s.Name, Created: err == nil, Partitions: s.Partitions})
+		if err == nil {
+			created = append(created, s.Name)
+		}
+	}
+	if err := waitForLeaders(admin, created, leaderWait); err != nil {
+		return out, err
 	}
 	return out, nil
+}
+
+// leaderWait bounds how long EnsureTopics waits for new topics to be usable.
+const leaderWait = 30 * time.Second
+
+// waitForLeaders returns once every partition of the topics has a leader in
+// the brokers' metadata. A create returns when the controller has recorded
+// the topic; the brokers learn it a moment later, and a producer that starts
+// in between fails with "unknown topic or partition" (kgctl topics ensure
+// followed by kgctl register, a plane's ingest right after its topic check).
+func waitForLeaders(admin sarama.ClusterAdmin, topics []string, within time.Duration) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		md, err := admin.DescribeTopics(topics)
+		if err == nil && allLed(md, len(topics)) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v created, but not every partition has a leader after %s (is the broker overloaded?): %v", topics, within, err)
+		}
+		<-tick.C
+	}
+}
+
+func allLed(md []*sarama.TopicMetadata, want int) bool {
+	if len(md) != want {
+		return false
+	}
+	for _, t := range md {
+		if t.Err != sarama.ErrNoError || len(t.Partitions) == 0 {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.Err != sarama.ErrNoError || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ParseBrokers splits a KAFKA_BROKERS setting ("host:port,host:port"), dropping

@@ -42,6 +42,8 @@ type Config struct {
 	ProducerLinger time.Duration
 	Logger         *slog.Logger
 	Metrics        *kafkaio.Metrics
+	// KafkaSecurity is the SASL/TLS of the Kafka connections (kafkaio.SecurityFromEnv).
+	KafkaSecurity kafkaio.Security
 }
 
 // roleSpec is what differs between the two normalizers.
@@ -85,13 +87,13 @@ func Run(ctx context.Context, cfg Config) error {
 	consumer, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
 		Brokers: cfg.Brokers, Role: cfg.Role, ClientID: cfg.ClientID, Topics: []string{cfg.InputTopic},
 		MaxBatch: cfg.MaxBatch, Linger: cfg.Linger, SessionTimeout: cfg.SessionTimeout,
-		Logger: log, Metrics: cfg.Metrics,
+		Logger: log, Metrics: cfg.Metrics, Security: cfg.KafkaSecurity,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Role, err)
 	}
 	producer, err := kafkaio.NewProducer(kafkaio.ProducerConfig{
-		Brokers: cfg.Brokers, ClientID: cfg.ClientID, Linger: cfg.ProducerLinger, Logger: log, Metrics: cfg.Metrics,
+		Brokers: cfg.Brokers, ClientID: cfg.ClientID, Linger: cfg.ProducerLinger, Logger: log, Metrics: cfg.Metrics, Security: cfg.KafkaSecurity,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Role, err)

@@ -33,16 +33,16 @@ func Suffix() string {
 
 // Config is a sarama config for test clients.
 func Config() *sarama.Config {
-	c := sarama.NewConfig()
-	c.Version = kafkaio.KafkaVersion()
+	c := kafkaio.NewSaramaConfig(kafkaio.Security{}, "kafkatest")
 	c.Producer.Return.Successes = true
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Partitioner = kafkaio.NewClientPartitioner
 	return c
 }
 
-// CreateTopics creates each topic with the given partitions and deletes it
-// when the test ends.
+// CreateTopics creates each topic with the given partitions, waits until
+// they can be produced to (WaitForLeaders), and deletes them when the test
+// ends.
 func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
 	t.Helper()
 	admin, err := sarama.NewClusterAdmin(brokers, Config())
@@ -61,6 +61,54 @@ func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...st
 				_ = a.Close()
 			}
 		})
+	}
+	WaitForLeaders(t, brokers, topics...)
+}
+
+// WaitForLeaders waits until every partition of each topic has a leader in
+// the metadata a new client gets and that leader answers for it (its end
+// offset). CreateTopics returns when the controller has recorded the topic;
+// the brokers learn it a moment later, and a producer started in between
+// fails with "unknown topic or partition" or "not the leader", more often the
+// busier the machine. Every test that creates topics waits here first.
+func WaitForLeaders(t testing.TB, brokers []string, topics ...string) {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, Config())
+	if err != nil {
+		t.Fatalf("client for the topics' metadata: %v", err)
+	}
+	defer client.Close()
+	for _, topic := range topics {
+		var last error
+		ready := func() bool {
+			if last = client.RefreshMetadata(topic); last != nil {
+				return false
+			}
+			parts, err := client.Partitions(topic)
+			if err != nil || len(parts) == 0 {
+				last = fmt.Errorf("partitions: %v (%d)", err, len(parts))
+				return false
+			}
+			for _, p := range parts {
+				if _, err := client.Leader(topic, p); err != nil {
+					last = fmt.Errorf("leader of partition %d: %w", p, err)
+					return false
+				}
+				if _, err := client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+					last = fmt.Errorf("end offset of partition %d: %w", p, err)
+					return false
+				}
+			}
+			return true
+		}
+		done := false
+		defer func() {
+			if !done {
+				t.Logf("topic %s: %v", topic, last)
+			}
+		}()
+		testutil.Eventually(t, 60*time.Second, "every partition of "+topic+" to have a leader that answers", ready)
+		done = true
 	}
 }
 
