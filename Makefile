@@ -5,7 +5,7 @@ BIN := bin
 export KAFKA_BROKERS ?= 127.0.0.1:$(or $(KAFKA_PORT),9092)
 export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 
-.PHONY: help build image run test test-unit test-nomad-e2e vet fuzz infra-up infra-down infra-status infra-clean bench bench-control-plane bench-ha bench-normalizers bench-workers bench-graph clean
+.PHONY: help build image run test test-unit test-nomad-e2e vet fuzz tools infra-up infra-down infra-status infra-clean bench bench-control-plane bench-ha bench-normalizers bench-workers bench-strays bench-graph clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ image: ## build the kg-worker Docker image locally (FROM scratch, nothing pulled
 run: build infra-up ## the whole pipeline until Ctrl-C: Kafka, Neo4j, the control plane (Nomad if there is one, embedded otherwise), two simulated clients
 	scripts/run.sh
 
-test: infra-up vet ## the whole suite: unit, integration (real Kafka and Neo4j), bounded fuzzing
+test: infra-up tools vet ## the whole suite: unit, integration (real Kafka and Neo4j), bounded fuzzing
 	KG_REQUIRE_INFRA=1 $(GO) test -count=1 -timeout 45m ./...
 	# The parsers' fuzz targets, 10 s each. The differential targets (go-json
 	# against encoding/json) explore the two libraries' corner cases, not our
@@ -40,6 +40,9 @@ test-nomad-e2e: infra-up ## only the real-agent tests (needs nomad on PATH, or N
 
 fuzz: ## every fuzz target for FUZZTIME (default 5m) each
 	FUZZTIME=$(or $(FUZZTIME),5m) scripts/fuzz.sh
+
+tools: ## install the CLI tools some tests drive (kcat) when missing and root/apt-get allow
+	scripts/tools.sh ensure
 
 infra-up: ## start Kafka and Neo4j (downloaded from Maven Central on first use)
 	scripts/infra.sh up
@@ -62,11 +65,14 @@ bench-normalizers: ## decode-normalize-encode per record on one core (Go benchma
 bench-workers: infra-up ## events/s through Kafka and read amplification, ours against the seed's model (1, 10, 100 clients)
 	$(GO) run ./cmd/kafkabench -clients 1,10,100 -events 20000
 
+bench-strays: infra-up ## the control plane's stray consumer at 100 clients, 5 topics × 1,000 partitions: time to cover, idle CPU and memory (~3 min)
+	KG_BENCH=1 $(GO) test -count=1 -run TestBenchIdleCoverage -v -timeout 15m ./strays
+
 bench-graph: infra-up ## graph builder: batched vs per-event events/s into Neo4j, end-to-end latency at 1,000 events/s
 	$(GO) test -count=1 -run '^$$' -bench 'GraphWrite/batch=(500|1)$$' -benchtime 10s ./workers/graph
 	KG_BENCH=1 $(GO) test -count=1 -run TestBenchEndToEndLatency -v -timeout 5m ./workers/graph
 
-bench: bench-normalizers bench-workers bench-graph bench-control-plane bench-ha ## every benchmark (~15 min); copy the numbers into docs/benchmarks.md
+bench: bench-normalizers bench-workers bench-strays bench-graph bench-control-plane bench-ha ## every benchmark (~15 min); copy the numbers into docs/benchmarks.md
 
 clean: ## remove ./bin
 	rm -rf $(BIN)

@@ -91,6 +91,8 @@ type config struct {
 	lease          time.Duration
 	disruption     float64
 	kafkaSecurity  kafkaio.Security
+	coverStrays    bool
+	topicSuffix    string
 }
 
 // Plane and instance names go into Kafka group and client ids and Nomad meta.
@@ -108,7 +110,7 @@ func envOr(key, def string) string {
 
 func parseConfig(args []string, stdout io.Writer) (config, error) {
 	var c config
-	var thresholdMin, intervalS, partitions, ensure, rate, workers, elect, leaseS, disruption string
+	var thresholdMin, intervalS, partitions, ensure, rate, workers, elect, leaseS, disruption, coverStrays string
 	fs := flag.NewFlagSet("kg-control-plane", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned once, with a hint; --help goes to stdout
 	fs.StringVar(&c.brokers, "kafka-brokers", envOr("KAFKA_BROKERS", kafkaio.DefaultBrokers(os.Getenv)), "Kafka bootstrap brokers, comma-separated (KAFKA_BROKERS)")
@@ -130,6 +132,8 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&elect, "elect", envOr("KG_ELECTION", "true"), "elect one leader among the planes of the same KG_PLANE through a Kafka group; false = this is the only plane (KG_ELECTION)")
 	fs.StringVar(&leaseS, "lease-seconds", envOr("KG_LEASE_SECONDS", "6"), "a leader not heard from for this long is replaced; it stops writing after two thirds of it without proof (KG_LEASE_SECONDS)")
 	fs.StringVar(&disruption, "disruption-fraction", envOr("KG_DISRUPTION_FRACTION", "0.55"), "when this share of live clients (3 or more) go silent at once, purges are held: the silence is taken for a disruption on our side; 1 disables (KG_DISRUPTION_FRACTION)")
+	fs.StringVar(&coverStrays, "cover-strays", envOr("KG_COVER_STRAYS", "true"), "read the data-topic partitions no live client owns and forward misplaced records to their client's partition: true or false (KG_COVER_STRAYS; docs/workers.md)")
+	fs.StringVar(&c.topicSuffix, "topic-suffix", envOr("KG_TOPIC_SUFFIX", ""), "appended to the data topic names the stray consumer covers, as kg-worker does (KG_TOPIC_SUFFIX; tests, side-by-side environments)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL); debug logs every heartbeat")
 	fs.StringVar(&c.logFormat, "log-format", envOr("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +165,9 @@ func parseConfig(args []string, stdout io.Writer) (config, error) {
 	}
 	if c.ensureTopics, err = strconv.ParseBool(ensure); err != nil {
 		return c, fmt.Errorf("KG_ENSURE_TOPICS=%q: want true or false", ensure)
+	}
+	if c.coverStrays, err = strconv.ParseBool(coverStrays); err != nil {
+		return c, fmt.Errorf("KG_COVER_STRAYS=%q: want true or false", coverStrays)
 	}
 	if c.nomadRate, err = strconv.ParseFloat(rate, 64); err != nil || c.nomadRate <= 0 {
 		return c, fmt.Errorf("NOMAD_RATE_LIMIT=%q: want a positive number of operations per second", rate)
@@ -350,9 +357,18 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		done <- "watch"
 	}()
 
+	if cfg.coverStrays {
+		running++
+		go func() {
+			runStrays(ctx, cfg, ctrl, reg, log)
+			done <- "strays"
+		}()
+	}
+
 	// Run until a signal, or until a part that must not stop does: a control
 	// plane whose HTTP server or controller died must not look healthy. The
-	// template watch may stop (edits then need a restart; it said so).
+	// template watch may stop (edits then need a restart; it said so), and so
+	// may the stray consumer (it logged why).
 	var failed error
 wait:
 	for {
@@ -361,7 +377,7 @@ wait:
 			break wait
 		case part := <-done:
 			running--
-			if part == "watch" {
+			if part == "watch" || part == "strays" {
 				continue
 			}
 			failed = fmt.Errorf("the %s stopped unexpectedly; shutting down so the supervisor restarts the control plane", part)

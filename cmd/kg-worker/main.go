@@ -46,10 +46,13 @@ Roles:
 
 Each worker reads ONLY its client's partition of each input topic
 (partition = murmur2(CLIENT_ID) % partitions, Kafka's default partitioner on
-the client id), skips other clients' records sharing that partition, and
-commits its offsets to the group "<role>-<CLIENT_ID>" only after its output
-is acknowledged (produce acked / Neo4j transaction committed). At most one
-process per (role, client) consumes at a time; others wait as standbys.
+the client id), skips other clients' records sharing that partition,
+forwards records that belong on another client's partition there, and
+dead-letters records whose key names no client. It commits its offsets to
+the group "<role>-<CLIENT_ID>" only after its output is acknowledged
+(produce acked / Neo4j transaction committed). At most one process per
+(role, client) consumes at a time; others wait as standbys. Raw keys are
+<client>::event::<uid>, <client>::log::<uid> or the client id alone.
 
 Environment:
   CLIENT_ID        required; the client cluster, e.g. af-9 (3-63 chars, [a-z0-9-],

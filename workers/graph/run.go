@@ -56,6 +56,8 @@ func Run(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.L
 		Brokers: cfg.KafkaBrokers, Role: kafkaio.RoleGraphBuilder, ClientID: cfg.ClientID,
 		Topics:   []string{cfg.Topics.Events, cfg.Topics.Logs, cfg.Topics.Topology},
 		MaxBatch: cfg.BatchSize, Linger: cfg.BatchLinger, Logger: log, Metrics: km, Security: cfg.KafkaSecurity,
+		// Strays on the client's partitions are forwarded with the same producer.
+		Producer: prod, DeadLetterTopic: cfg.Topics.DeadLetter,
 	})
 	if err != nil {
 		return err

@@ -32,7 +32,8 @@ type Record struct {
 }
 
 // Handler processes a batch of this client's records from one topic-partition,
-// in offset order (other clients' records are already skipped and counted).
+// in offset order (other clients' records are already skipped and counted,
+// strays forwarded or dead-lettered).
 // nil ⇒ the offsets of the whole batch are committed; an error ⇒ nothing is
 // committed and Run returns the error, unless ctx was already done (shutdown or
 // rebalance), in which case the batch is abandoned and redelivered later.
@@ -64,8 +65,16 @@ type ConsumerConfig struct {
 	// committed) after shutdown or a rebalance began, before its ctx is
 	// canceled (default 3s: inside Nomad's default 5s kill_timeout).
 	ShutdownGrace time.Duration
-	Logger        *slog.Logger
-	Metrics       *Metrics
+	// Producer forwards strays (records on this partition that belong on
+	// another client's) and dead-letters records whose key names no client;
+	// nil: Run starts its own for the client. The normalizers and the graph
+	// builder pass the producer they already have.
+	Producer *Producer
+	// DeadLetterTopic receives the strays no client can take; default
+	// dlq.raw for the normalizers, dlq.normalized for other roles.
+	DeadLetterTopic string
+	Logger          *slog.Logger
+	Metrics         *Metrics
 	// Security is the SASL/TLS of the connection (SecurityFromEnv); the zero
 	// value is plaintext.
 	Security Security
@@ -75,7 +84,8 @@ type ConsumerConfig struct {
 func GroupID(role, clientID string) string { return role + "-" + clientID }
 
 // Consumer reads ONLY the client's partition of each input topic, under the
-// group "<role>-<client>", and commits after the handler succeeded.
+// group "<role>-<client>", hands the client's records to the handler,
+// forwards or dead-letters strays, and commits after both succeeded.
 type Consumer struct {
 	cfg     ConsumerConfig
 	log     *slog.Logger
@@ -112,6 +122,12 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 3 * time.Second
 	}
+	if cfg.DeadLetterTopic == "" {
+		cfg.DeadLetterTopic = TopicDLQNormalized
+		if cfg.Role == RoleEventNormalizer || cfg.Role == RoleLogNormalizer {
+			cfg.DeadLetterTopic = TopicDLQRaw
+		}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -142,10 +158,25 @@ func (c *Consumer) saramaConfig() *sarama.Config {
 // nil. A handler error ends Run with that error, nothing of the batch
 // committed.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
-	group, err := sarama.NewConsumerGroup(c.cfg.Brokers, GroupID(c.cfg.Role, c.cfg.ClientID), c.saramaConfig())
+	client, err := sarama.NewClient(c.cfg.Brokers, c.saramaConfig())
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka at %v: %w", c.cfg.Brokers, err)
+	}
+	defer client.Close()
+	group, err := sarama.NewConsumerGroupFromClient(GroupID(c.cfg.Role, c.cfg.ClientID), client)
 	if err != nil {
 		return fmt.Errorf("joining consumer group %s: %w", GroupID(c.cfg.Role, c.cfg.ClientID), err)
 	}
+	producer := c.cfg.Producer
+	if producer == nil {
+		if producer, err = NewProducer(ProducerConfig{Brokers: c.cfg.Brokers, ClientID: c.cfg.ClientID, Logger: c.log, Metrics: c.cfg.Metrics, Security: c.cfg.Security}); err != nil {
+			group.Close()
+			return fmt.Errorf("starting the stray producer: %w", err)
+		}
+		defer producer.Close()
+	}
+	router := &StrayRouter{Producer: producer, Worker: c.cfg.Role, By: c.cfg.Role + " " + c.cfg.ClientID, DeadLetterTopic: c.cfg.DeadLetterTopic,
+		Counter: c.cfg.Metrics.strays(), Logger: c.log}
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 
@@ -163,7 +194,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		}
 	})
 
-	gh := &groupHandler{c: c, h: h, fail: fail}
+	gh := &groupHandler{c: c, h: h, fail: fail, client: client, router: router}
 	for runCtx.Err() == nil {
 		err := group.Consume(runCtx, c.cfg.Topics, gh)
 		if runCtx.Err() != nil || errors.Is(err, sarama.ErrClosedConsumerGroup) {
@@ -199,10 +230,12 @@ func (e *handlerError) Error() string { return e.err.Error() }
 func (e *handlerError) Unwrap() error { return e.err }
 
 type groupHandler struct {
-	c    *Consumer
-	h    Handler
-	fail context.CancelCauseFunc
-	mu   sync.Mutex // serializes handler calls across claims
+	c      *Consumer
+	h      Handler
+	fail   context.CancelCauseFunc
+	client sarama.Client // topic metadata: a record's right partition depends on the partition count
+	router *StrayRouter
+	mu     sync.Mutex // serializes handler calls across claims
 }
 
 func (g *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -219,12 +252,22 @@ func (g *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 func (g *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error { return nil }
 
 // ConsumeClaim batches this client's records of one partition, skipping (and
-// counting) other clients' records, and commits after each handled batch.
+// counting) other clients' records, collecting strays, and commits after each
+// batch was handled and its strays forwarded or dead-lettered.
 func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	cfg := g.c.cfg
 	topic, partition := claim.Topic(), claim.Partition()
+	parts, err := g.client.Partitions(topic)
+	if err != nil {
+		// The group just joined with this topic's metadata, so this cannot
+		// happen; should it, a restart beats a claim left unread.
+		g.fail(&handlerError{fmt.Errorf("reading the partition count of %s: %w", topic, err)})
+		return nil
+	}
+	placer := NewPlacer(cfg.ClientID)
 	batch := make([]Record, 0, cfg.MaxBatch)
 	var (
+		strays  []Stray
 		next    int64 = -1 // offset after the last record read; -1: nothing to mark
 		skipped int
 		linger  = time.NewTimer(time.Hour)
@@ -243,24 +286,32 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		}
 		cfg.Metrics.skipped(topic, skipped)
 		skipped = 0
-		if len(batch) > 0 {
-			cfg.Metrics.batch(len(batch))
+		if len(batch) > 0 || len(strays) > 0 {
 			g.mu.Lock()
 			hctx, cancel := graceContext(sess.Context(), cfg.ShutdownGrace)
-			err := g.h(hctx, batch)
+			var err error
+			if len(batch) > 0 {
+				cfg.Metrics.batch(len(batch))
+				if err = g.h(hctx, batch); err != nil {
+					err = fmt.Errorf("handling %d records of %s/%d from offset %d: %w", len(batch), topic, partition, batch[0].Offset, err)
+				}
+			}
+			if err == nil {
+				err = g.router.Route(hctx, strays)
+			}
 			cancel()
 			g.mu.Unlock()
 			if err != nil {
 				if sess.Context().Err() != nil {
 					// Shutdown or rebalance: abandon, the next owner redelivers.
-					g.c.log.Info("batch abandoned", "topic", topic, "partition", partition, "records", len(batch), "err", err)
+					g.c.log.Info("batch abandoned", "topic", topic, "partition", partition, "records", len(batch), "strays", len(strays), "err", err)
 					return err
 				}
-				g.fail(&handlerError{fmt.Errorf("handling %d records of %s/%d from offset %d: %w", len(batch), topic, partition, batch[0].Offset, err)})
+				g.fail(&handlerError{err})
 				return err
 			}
 			cfg.Metrics.in(topic, len(batch))
-			batch = batch[:0]
+			batch, strays = batch[:0], strays[:0]
 		}
 		// The generation travels with the commit: a member that was fenced
 		// off by a rebalance gets ILLEGAL_GENERATION and commits nothing.
@@ -280,15 +331,19 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			}
 			cfg.Metrics.lag(topic, partition, claim.HighWaterMarkOffset()-msg.Offset-1)
 			next = msg.Offset + 1
-			if !HasClientPrefix(msg.Key, cfg.ClientID) {
-				skipped++
-			} else {
-				batch = append(batch, Record{
-					Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
-					Key: msg.Key, Value: msg.Value, Timestamp: msg.Timestamp, Headers: msg.Headers,
-				})
+			rec := Record{
+				Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
+				Key: msg.Key, Value: msg.Value, Timestamp: msg.Timestamp, Headers: msg.Headers,
 			}
-			if len(batch) >= cfg.MaxBatch || skipped >= 10*cfg.MaxBatch {
+			switch v := placer.Place(msg.Key, msg.Headers, partition, int32(len(parts))); v.Placement {
+			case PlaceOwn:
+				batch = append(batch, rec)
+			case PlaceResident:
+				skipped++
+			default:
+				strays = append(strays, Stray{Record: rec, Verdict: v})
+			}
+			if len(batch) >= cfg.MaxBatch || len(strays) >= cfg.MaxBatch || skipped >= 10*cfg.MaxBatch {
 				if err := flush(); err != nil {
 					return nil
 				}

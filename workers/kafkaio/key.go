@@ -10,8 +10,9 @@ import (
 	"github.com/kgrca/kgplane/clientid"
 )
 
-// Key types. Raw keys are "<client>::<type>::<id>"; normalized keys are
-// "<client>::<id>" where the id itself starts with "evt-" or "log-".
+// Key types. Raw keys are "<client>::<type>::<id>" or the client id alone;
+// normalized keys are "<client>::<id>" where the id itself starts with "evt-"
+// or "log-".
 const (
 	TypeEvent    = "event"    // raw.k8s.events: <client>::event::<uid>
 	TypeLog      = "log"      // raw.k8s.logs: <client>::log::<uid>
@@ -22,6 +23,14 @@ const (
 	// whole string is the event's identity downstream.
 	TypeNormalizedEvent = "evt"
 	TypeNormalizedLog   = "nlog"
+
+	// TypeClient is the type of a key that is the client id alone
+	// ("<client>", ID empty): raw events and logs from producers that key by
+	// client id so that a stock murmur2 partitioner (Java, librdkafka with
+	// partitioner=murmur2_random, ...) puts them on the client's partition.
+	// The normalizers then derive the id from the record itself
+	// (docs/workers.md, "Keys").
+	TypeClient = "client"
 )
 
 // Separator splits a key's parts. Client ids cannot contain it, so the first
@@ -54,9 +63,10 @@ func badKey(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadKey}, args...)...)
 }
 
-// ParseKey parses a raw or normalized data-topic key strictly. It rejects empty
-// parts, invalid client ids, unknown types and shapes, control characters,
-// invalid UTF-8 and keys longer than MaxKeyLen.
+// ParseKey parses a raw or normalized data-topic key strictly. A key without
+// a separator is a client id alone (TypeClient). It rejects empty parts,
+// invalid client ids, unknown types and shapes, control characters, invalid
+// UTF-8 and keys longer than MaxKeyLen.
 func ParseKey(b []byte) (Key, error) {
 	if len(b) == 0 {
 		return Key{}, badKey("empty key")
@@ -75,7 +85,10 @@ func ParseKey(b []byte) (Key, error) {
 	}
 	client, rest, ok := strings.Cut(s, Separator)
 	if !ok {
-		return Key{}, badKey("no %q separator in %q", Separator, clip(s))
+		if err := clientid.Validate(s); err != nil {
+			return Key{}, badKey("%q is neither a client id nor <client>%s<type>%s<id>: %v", clip(s), Separator, Separator, err)
+		}
+		return Key{Client: s, Type: TypeClient}, nil
 	}
 	if err := clientid.Validate(client); err != nil {
 		return Key{}, badKey("%v", err)
@@ -152,6 +165,8 @@ func checkResourceID(id string) error {
 // key ParseKey returned.
 func (k Key) String() string {
 	switch k.Type {
+	case TypeClient:
+		return k.Client
 	case TypeNormalizedEvent, TypeNormalizedLog:
 		return k.Client + Separator + k.ID
 	default:
@@ -159,27 +174,41 @@ func (k Key) String() string {
 	}
 }
 
-// ClientPrefix returns the client part of a key (everything before the first
-// "::") when it is a valid client id. It does not check the rest of the key:
-// it is the cheap test that routes a record, ParseKey is the full check.
-func ClientPrefix(key []byte) (string, bool) {
-	i := bytes.Index(key, []byte(Separator))
-	if i < 0 {
-		return "", false
-	}
-	client := string(key[:i])
-	if clientid.Validate(client) != nil {
-		return "", false
-	}
-	return client, true
-}
-
-// HasClientPrefix reports whether key starts with "<client>::"; the per-record
-// skip test of the consumer, allocation-free.
+// HasClientPrefix reports whether key starts with "<client>::", allocation-free.
 func HasClientPrefix(key []byte, client string) bool {
 	return len(key) >= len(client)+len(Separator) &&
 		string(key[:len(client)]) == client &&
 		string(key[len(client):len(client)+len(Separator)]) == Separator
+}
+
+// IsClientKey reports whether key belongs to client: "<client>::..." or the
+// client id alone. It is the consumer's per-record test, allocation-free.
+func IsClientKey(key []byte, client string) bool {
+	return string(key) == client || HasClientPrefix(key, client)
+}
+
+// clientPart is the part of a key that names its client: everything before
+// the first "::", or the whole key when it has none.
+func clientPart(key []byte) []byte {
+	if i := bytes.Index(key, []byte(Separator)); i >= 0 {
+		return key[:i]
+	}
+	return key
+}
+
+// KeyClient returns the client a key routes to: the client id before the
+// first "::", or the whole key when it is a client id alone. Only the client
+// part is checked (ParseKey checks the rest where the record is processed);
+// the error says why a key names no client, for a dead letter's kg-error.
+func KeyClient(key []byte) (string, error) {
+	if key == nil {
+		return "", badKey("no key: key the record with the client id (<client>, or <client>%s<type>%s<id>)", Separator, Separator)
+	}
+	client := string(clientPart(key))
+	if err := clientid.Validate(client); err != nil {
+		return "", badKey("key %q does not name a client: %v", clip(string(key)), err)
+	}
+	return client, nil
 }
 
 // clip keeps error messages short when a key is garbage.

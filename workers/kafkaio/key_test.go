@@ -21,9 +21,14 @@ func TestParseKey(t *testing.T) {
 		{in: "af-9::evt-" + hex16, want: Key{"af-9", TypeNormalizedEvent, "evt-" + hex16}},
 		{in: "af-9::log-" + hex16, want: Key{"af-9", TypeNormalizedLog, "log-" + hex16}},
 		{in: "af-9::evt-" + strings.Repeat("a", 64), want: Key{"af-9", TypeNormalizedEvent, "evt-" + strings.Repeat("a", 64)}},
+		// The client id alone: producers keying by client id for a stock murmur2 partitioner.
+		{in: "af-9", want: Key{"af-9", TypeClient, ""}},
+		{in: "test-client-001", want: Key{"test-client-001", TypeClient, ""}},
 
 		{in: "", wantErr: "empty key"},
-		{in: "af-9", wantErr: "no \"::\" separator"},
+		{in: "AF-9", wantErr: "neither a client id nor"},
+		{in: "a", wantErr: "shorter than 3 characters"},
+		{in: "af-9:event:x", wantErr: "neither a client id nor"},
 		{in: "::event::x", wantErr: "invalid client id"},
 		{in: "AF-9::event::x", wantErr: "invalid client id"},
 		{in: "af-::event::x", wantErr: "invalid client id"},
@@ -78,25 +83,29 @@ func TestParseKey(t *testing.T) {
 	}
 }
 
-func TestClientPrefix(t *testing.T) {
+func TestKeyClient(t *testing.T) {
 	tests := []struct {
-		in     string
-		want   string
-		wantOK bool
+		in      []byte
+		want    string
+		wantErr string
 	}{
-		{"af-9::event::x", "af-9", true},
-		{"af-9::", "af-9", true},
-		{"af-9::evt-0123456789abcdef", "af-9", true},
-		{"af-9", "", false},
-		{"AF-9::event::x", "", false},
-		{"::event::x", "", false},
-		{"a:b::x", "", false},
-		{"", "", false},
+		{[]byte("af-9::event::x"), "af-9", ""},
+		{[]byte("af-9::"), "af-9", ""}, // the rest is ParseKey's business, where the record is processed
+		{[]byte("af-9::evt-0123456789abcdef"), "af-9", ""},
+		{[]byte("af-9"), "af-9", ""},
+		{[]byte("AF-9::event::x"), "", "must start with a lowercase letter"},
+		{[]byte("::event::x"), "", "empty"},
+		{[]byte("a:b::x"), "", "not a lowercase letter"},
+		{[]byte(""), "", "empty"},
+		{nil, "", "no key"},
 	}
 	for _, tt := range tests {
-		got, ok := ClientPrefix([]byte(tt.in))
-		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("ClientPrefix(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		got, err := KeyClient(tt.in)
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("KeyClient(%q) = %q, %v; want %q, error containing %q", tt.in, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && !errors.Is(err, ErrBadKey) {
+			t.Errorf("KeyClient(%q) error %v does not wrap ErrBadKey", tt.in, err)
 		}
 	}
 }
@@ -118,16 +127,20 @@ func TestHasClientPrefix(t *testing.T) {
 		if got := HasClientPrefix([]byte(tt.key), tt.client); got != tt.want {
 			t.Errorf("HasClientPrefix(%q, %q) = %v, want %v", tt.key, tt.client, got, tt.want)
 		}
+		// IsClientKey also accepts the client id alone.
+		if got, want := IsClientKey([]byte(tt.key), tt.client), tt.want || tt.key == tt.client; got != want {
+			t.Errorf("IsClientKey(%q, %q) = %v, want %v", tt.key, tt.client, got, want)
+		}
 	}
 }
 
 // FuzzParseKey: never panics; every accepted key round-trips through String,
-// has a valid client and agrees with ClientPrefix.
+// has a valid client and agrees with KeyClient and IsClientKey.
 func FuzzParseKey(f *testing.F) {
 	for _, s := range []string{
 		"af-9::event::uid-1", "af-9::log::x", "af-9::topology::Pod/ns/n", "af-9::topology::Node//n",
 		"af-9::evt-0123456789abcdef", "af-9::log-0123456789abcdef", "", "::", "af-9::::", "a::b::c::d",
-		"af-9::event::\x00", "af-9::evt-XYZ",
+		"af-9::event::\x00", "af-9::evt-XYZ", "af-9", "af-9:",
 	} {
 		f.Add([]byte(s))
 	}
@@ -142,14 +155,14 @@ func FuzzParseKey(f *testing.F) {
 		if k.String() != string(b) {
 			t.Fatalf("round trip: %q -> %+v -> %q", b, k, k.String())
 		}
-		c, ok := ClientPrefix(b)
-		if !ok || c != k.Client {
-			t.Fatalf("ClientPrefix(%q) = %q, %v; ParseKey says client %q", b, c, ok, k.Client)
+		c, err := KeyClient(b)
+		if err != nil || c != k.Client {
+			t.Fatalf("KeyClient(%q) = %q, %v; ParseKey says client %q", b, c, err, k.Client)
 		}
-		if !HasClientPrefix(b, k.Client) {
-			t.Fatalf("HasClientPrefix(%q, %q) = false", b, k.Client)
+		if !IsClientKey(b, k.Client) {
+			t.Fatalf("IsClientKey(%q, %q) = false", b, k.Client)
 		}
-		if k.ID == "" || k.Type == "" {
+		if k.Type == "" || (k.ID == "") != (k.Type == TypeClient) {
 			t.Fatalf("accepted key with empty part: %+v", k)
 		}
 	})

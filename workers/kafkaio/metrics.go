@@ -15,6 +15,10 @@ type Metrics struct {
 	// partition and skipped, by topic. (RecordsIn+RecordsSkipped)/RecordsIn is
 	// this worker's read amplification.
 	RecordsSkipped *prometheus.CounterVec
+	// Strays counts records read but not processed because they are not on
+	// their client's partition or name no client, by topic, kind and action
+	// (docs/workers.md, "Strays").
+	Strays *prometheus.CounterVec
 	// RecordsOut counts records produced and acknowledged, by topic.
 	RecordsOut *prometheus.CounterVec
 	// DeadLettered counts records written to a dead-letter topic, by that topic.
@@ -41,6 +45,7 @@ func NewMetrics(reg prometheus.Registerer, role string) *Metrics {
 		RecordsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kg_worker_records_skipped_total", Help: "Other clients' records read from the shared partition and skipped, by input topic.", ConstLabels: cl,
 		}, []string{"topic"}),
+		Strays: NewStrayCounter("kg_worker_stray_records_total", cl),
 		RecordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kg_worker_records_out_total", Help: "Records produced and acknowledged, by output topic.", ConstLabels: cl,
 		}, []string{"topic"}),
@@ -62,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer, role string) *Metrics {
 		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.RecordsIn, m.RecordsSkipped, m.RecordsOut, m.DeadLettered, m.Lag, m.BatchSize, m.Commits, m.Errors)
+		reg.MustRegister(m.RecordsIn, m.RecordsSkipped, m.Strays, m.RecordsOut, m.DeadLettered, m.Lag, m.BatchSize, m.Commits, m.Errors)
 	}
 	return m
 }
@@ -77,6 +82,13 @@ func (m *Metrics) skipped(topic string, n int) {
 	if m != nil && n > 0 {
 		m.RecordsSkipped.WithLabelValues(topic).Add(float64(n))
 	}
+}
+
+func (m *Metrics) strays() *prometheus.CounterVec {
+	if m == nil {
+		return nil
+	}
+	return m.Strays
 }
 
 func (m *Metrics) out(topic string) {

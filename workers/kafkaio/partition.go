@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/IBM/sarama"
-
-	"github.com/kgrca/kgplane/clientid"
 )
 
 // PartitionFor is the partition of every record of clientID in a topic with
@@ -45,10 +43,21 @@ func NewClientPartitioner(topic string) sarama.Partitioner {
 }
 
 func (p *clientPartitioner) Partition(msg *sarama.ProducerMessage, numPartitions int32) (int32, error) {
-	if meta, ok := msg.Metadata.(*msgMeta); ok && meta.client != "" {
-		// A dead letter goes to its worker's client partition: its key is
-		// exactly what could not be trusted.
-		return partitionWith(p.murmur2, meta.client, numPartitions), nil
+	if meta, ok := msg.Metadata.(*msgMeta); ok {
+		switch {
+		case meta.client != "":
+			// A dead letter goes to its worker's client partition (its key is
+			// exactly what could not be trusted); a forward to the client its
+			// reader already parsed from the key.
+			return partitionWith(p.murmur2, meta.client, numPartitions), nil
+		case meta.deadLetter:
+			// A producer serving no client (the control plane) spreads its
+			// dead letters by key; the key names no client.
+			if msg.Key == nil {
+				return 0, nil
+			}
+			return p.murmur2.Partition(msg, numPartitions)
+		}
 	}
 	if msg.Key == nil {
 		return -1, fmt.Errorf("partitioning a record for %s: no key", p.topic)
@@ -57,12 +66,9 @@ func (p *clientPartitioner) Partition(msg *sarama.ProducerMessage, numPartitions
 	if err != nil {
 		return -1, fmt.Errorf("partitioning a record for %s: encoding key: %w", p.topic, err)
 	}
-	client, ok := ClientPrefix(key)
-	if !ok {
-		if clientid.Validate(string(key)) != nil {
-			return -1, fmt.Errorf("partitioning a record for %s: key %q has no valid client prefix", p.topic, clip(string(key)))
-		}
-		client = string(key)
+	client, err := KeyClient(key)
+	if err != nil {
+		return -1, fmt.Errorf("partitioning a record for %s: %w", p.topic, err)
 	}
 	return partitionWith(p.murmur2, client, numPartitions), nil
 }

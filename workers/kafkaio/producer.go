@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +30,11 @@ const maxErrorHeader = 2048
 
 // ProducerConfig configures a worker's producer.
 type ProducerConfig struct {
-	Brokers  []string
+	Brokers []string
+	// ClientID is the client the producer serves: its dead letters go to
+	// that client's partition. Empty for a producer that serves no client
+	// (the control plane's stray consumer): its dead letters are spread by
+	// key.
 	ClientID string
 	// Linger is how long records wait to fill a batch (default 5ms).
 	Linger  time.Duration
@@ -53,12 +58,14 @@ type Producer struct {
 }
 
 // msgMeta rides in ProducerMessage.Metadata: the ack group of the SendBatch
-// call and, for dead letters, the client whose partition the record goes to
-// (its key may be garbage and cannot be trusted to route it).
+// call and the client whose partition the record goes to: for dead letters
+// the producer's client (the key may be garbage and cannot be trusted to
+// route it), for forwarded strays the key's client, already parsed.
 type msgMeta struct {
 	acks       *ackGroup
 	client     string
 	deadLetter bool
+	forward    bool
 }
 
 // NewProducer connects an idempotent producer.
@@ -66,8 +73,10 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("producer config: no Kafka brokers")
 	}
-	if err := clientid.Validate(cfg.ClientID); err != nil {
-		return nil, fmt.Errorf("producer config: %w", err)
+	if cfg.ClientID != "" {
+		if err := clientid.Validate(cfg.ClientID); err != nil {
+			return nil, fmt.Errorf("producer config: %w", err)
+		}
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = 5 * time.Millisecond
@@ -76,7 +85,7 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	sc := NewSaramaConfig(cfg.Security, "kg-producer-"+cfg.ClientID)
+	sc := NewSaramaConfig(cfg.Security, strings.TrimSuffix("kg-producer-"+cfg.ClientID, "-"))
 	// Idempotence gives exactly-once per partition across retries and, with
 	// one request in flight, keeps per-client order.
 	sc.Producer.Idempotent = true
@@ -119,9 +128,10 @@ func (p *Producer) dispatch() {
 			if meta == nil {
 				continue
 			}
-			if meta.deadLetter {
+			switch {
+			case meta.deadLetter:
 				p.m.deadLettered(msg.Topic)
-			} else {
+			case !meta.forward: // forwarded strays are counted by the StrayRouter
 				p.m.out(msg.Topic)
 			}
 			meta.acks.ack(nil)
@@ -195,8 +205,9 @@ func (p *Producer) SendBatch(ctx context.Context, msgs []*sarama.ProducerMessage
 // DeadLetterMessage builds the dead letter of rec for topic (dlq.raw or
 // dlq.normalized): the original key, value and headers plus kg-error,
 // kg-source-topic, kg-source-partition, kg-source-offset and kg-worker. It goes
-// to the producer's client's partition whatever the key says. Send it with
-// SendBatch (together with the batch's good output) or DeadLetter.
+// to the producer's client's partition whatever the key says (a producer
+// without a client spreads them by key). Send it with SendBatch (together with
+// the batch's good output) or DeadLetter.
 func (p *Producer) DeadLetterMessage(topic string, rec Record, worker string, reason error) *sarama.ProducerMessage {
 	msg := DeadLetterMessage(topic, rec, worker, reason)
 	msg.Metadata = &msgMeta{client: p.client, deadLetter: true}
@@ -211,9 +222,23 @@ func (p *Producer) DeadLetter(ctx context.Context, topic string, rec Record, wor
 	return nil
 }
 
-// DeadLetterMessage is the producer-independent part of
-// (*Producer).DeadLetterMessage, for tests and tools.
-func DeadLetterMessage(topic string, rec Record, worker string, reason error) *sarama.ProducerMessage {
+// forwardMessage builds the forward of a misplaced record of client: the
+// same topic, key, value (nil stays nil: a topology tombstone), timestamp and
+// headers, plus HeaderForwardedFrom and HeaderForwardedBy. It goes to the
+// client's partition.
+func (p *Producer) forwardMessage(rec Record, client, by string) *sarama.ProducerMessage {
+	msg := copyRecord(rec.Topic, rec)
+	msg.Headers = append(msg.Headers,
+		sarama.RecordHeader{Key: []byte(HeaderForwardedFrom), Value: []byte(forwardedFrom(rec))},
+		sarama.RecordHeader{Key: []byte(HeaderForwardedBy), Value: []byte(by)},
+	)
+	msg.Metadata = &msgMeta{client: client, forward: true}
+	return msg
+}
+
+// copyRecord is rec's key, value, timestamp and headers, unchanged, as a
+// message for topic.
+func copyRecord(topic string, rec Record) *sarama.ProducerMessage {
 	msg := &sarama.ProducerMessage{Topic: topic, Timestamp: rec.Timestamp}
 	if rec.Key != nil {
 		msg.Key = sarama.ByteEncoder(rec.Key)
@@ -221,6 +246,18 @@ func DeadLetterMessage(topic string, rec Record, worker string, reason error) *s
 	if rec.Value != nil {
 		msg.Value = sarama.ByteEncoder(rec.Value)
 	}
+	for _, h := range rec.Headers {
+		if h != nil {
+			msg.Headers = append(msg.Headers, *h)
+		}
+	}
+	return msg
+}
+
+// DeadLetterMessage is the producer-independent part of
+// (*Producer).DeadLetterMessage, for tests and tools.
+func DeadLetterMessage(topic string, rec Record, worker string, reason error) *sarama.ProducerMessage {
+	msg := copyRecord(topic, rec)
 	why := "unknown error"
 	if reason != nil {
 		why = reason.Error()
@@ -228,14 +265,12 @@ func DeadLetterMessage(topic string, rec Record, worker string, reason error) *s
 	if len(why) > maxErrorHeader {
 		why = why[:maxErrorHeader] + "..."
 	}
-	for _, h := range rec.Headers {
-		// A record that was dead-lettered before (replayed from a DLQ) carries
-		// kg-* headers already: drop them, or the letter would have two
-		// kg-error headers and readers would take the old one.
-		if h != nil && !strings.HasPrefix(string(h.Key), "kg-") {
-			msg.Headers = append(msg.Headers, *h)
-		}
-	}
+	// A record that was dead-lettered before (replayed from a DLQ) carries
+	// kg-* headers already: drop them, or the letter would have two kg-error
+	// headers and readers would take the old one.
+	msg.Headers = slices.DeleteFunc(msg.Headers, func(h sarama.RecordHeader) bool {
+		return strings.HasPrefix(string(h.Key), "kg-")
+	})
 	msg.Headers = append(msg.Headers,
 		sarama.RecordHeader{Key: []byte(HeaderError), Value: []byte(why)},
 		sarama.RecordHeader{Key: []byte(HeaderSourceTopic), Value: []byte(rec.Topic)},

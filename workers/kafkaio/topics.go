@@ -1,6 +1,7 @@
 // Package kafkaio is the Kafka plumbing shared by the workers, the control plane and
 // kgctl: topic names and configs, the key codec, the client-affine partitioner, the
-// per-client consumer, the batching producer and the dead-letter writer.
+// per-client consumer, the batching producer, the dead-letter writer and the
+// stray placement and forwarding every reader of a data topic shares.
 package kafkaio
 
 import (

@@ -18,9 +18,11 @@ import (
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
-// Func is a pure normalizer: keyID is the <uid> part of the raw key; id is
-// "evt-<hex>" or "log-<hex>", out the normalized JSON. It must be
-// deterministic: a redelivered record must yield a byte-identical output.
+// Func is a pure normalizer: keyID is the <uid> part of the raw key, "" for a
+// key that is the client id alone (the normalizer then derives the id from
+// the record); id is "evt-<hex>" or "log-<hex>", out the normalized JSON. It
+// must be deterministic: a redelivered record must yield a byte-identical
+// output.
 type Func func(keyID string, raw []byte) (id string, out []byte, err error)
 
 // Config configures one normalizer process.
@@ -84,14 +86,6 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log = log.With("role", cfg.Role, "client", cfg.ClientID)
 
-	consumer, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
-		Brokers: cfg.Brokers, Role: cfg.Role, ClientID: cfg.ClientID, Topics: []string{cfg.InputTopic},
-		MaxBatch: cfg.MaxBatch, Linger: cfg.Linger, SessionTimeout: cfg.SessionTimeout,
-		Logger: log, Metrics: cfg.Metrics, Security: cfg.KafkaSecurity,
-	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", cfg.Role, err)
-	}
 	producer, err := kafkaio.NewProducer(kafkaio.ProducerConfig{
 		Brokers: cfg.Brokers, ClientID: cfg.ClientID, Linger: cfg.ProducerLinger, Logger: log, Metrics: cfg.Metrics, Security: cfg.KafkaSecurity,
 	})
@@ -99,6 +93,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("%s: %w", cfg.Role, err)
 	}
 	defer producer.Close()
+	consumer, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
+		Brokers: cfg.Brokers, Role: cfg.Role, ClientID: cfg.ClientID, Topics: []string{cfg.InputTopic},
+		MaxBatch: cfg.MaxBatch, Linger: cfg.Linger, SessionTimeout: cfg.SessionTimeout,
+		Producer: producer, DeadLetterTopic: cfg.DLQTopic, Logger: log, Metrics: cfg.Metrics, Security: cfg.KafkaSecurity,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Role, err)
+	}
 
 	n := &runner{cfg: cfg, spec: spec, producer: producer, log: log}
 	log.Info("normalizer started", "input", cfg.InputTopic, "output", cfg.OutputTopic, "dlq", cfg.DLQTopic,
@@ -141,8 +143,10 @@ func (n *runner) normalize(rec kafkaio.Record) (*sarama.ProducerMessage, error) 
 	if err != nil {
 		return nil, fmt.Errorf("parsing key: %w", err)
 	}
-	if key.Type != n.spec.rawType {
-		return nil, fmt.Errorf("key type %q on %s, want %q", key.Type, rec.Topic, n.spec.rawType)
+	// A key that is the client id alone has no uid (key.ID is ""): the
+	// normalizer derives the id from the record (docs/workers.md, "Keys").
+	if key.Type != n.spec.rawType && key.Type != kafkaio.TypeClient {
+		return nil, fmt.Errorf("key type %q on %s, want %q (or the client id alone)", key.Type, rec.Topic, n.spec.rawType)
 	}
 	id, out, err := n.safeNormalize(key.ID, rec.Value)
 	if err != nil {

@@ -66,7 +66,7 @@ func rawMsg(topic, key string, value []byte) *sarama.ProducerMessage {
 func byClient(recs []*sarama.ConsumerMessage) map[string][]*sarama.ConsumerMessage {
 	out := map[string][]*sarama.ConsumerMessage{}
 	for _, r := range recs {
-		c, _ := kafkaio.ClientPrefix(r.Key)
+		c, _ := kafkaio.KeyClient(r.Key)
 		out[c] = append(out[c], r)
 	}
 	return out

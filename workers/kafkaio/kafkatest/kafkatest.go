@@ -235,3 +235,70 @@ func RawEvent(uid string, i int) []byte {
 		`"firstTimestamp":"2026-11-20T10:00:00Z","lastTimestamp":"2026-11-20T10:%02d:%02dZ","count":%d,"type":"Warning"}`,
 		i%50, i, uid, i%50, i%50, i%50, i%3, (i/60)%60, i%60, 1+i%5)
 }
+
+// ClientOn returns a client id "<prefix>-N" whose partition of n is p, for
+// tests that need clients on chosen partitions.
+func ClientOn(t testing.TB, prefix string, p, n int32) string {
+	t.Helper()
+	for i := range 100000 {
+		c := fmt.Sprintf("%s-%d", prefix, i)
+		if kafkaio.PartitionFor(c, n) == p {
+			return c
+		}
+	}
+	t.Fatalf("no client id %s-N on partition %d of %d", prefix, p, n)
+	return ""
+}
+
+// ProduceTo sends msgs synchronously to the partition each names
+// (msg.Partition), as a producer with another partitioner would place them.
+func ProduceTo(t testing.TB, brokers []string, msgs []*sarama.ProducerMessage) {
+	t.Helper()
+	cfg := Config()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer p.Close()
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("producing %d records: %v", len(msgs), err)
+	}
+}
+
+// Headers returns a record's headers as a map (the last of duplicates wins).
+func Headers(hs []*sarama.RecordHeader) map[string]string {
+	out := make(map[string]string, len(hs))
+	for _, h := range hs {
+		if h != nil {
+			out[string(h.Key)] = string(h.Value)
+		}
+	}
+	return out
+}
+
+// Gathered sums the counter and gauge series named name in reg that have a
+// label with the value labelValue ("" = every series of name).
+func Gathered(t testing.TB, reg prometheus.Gatherer, name, labelValue string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gathering metrics: %v", err)
+	}
+	var total float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := labelValue == ""
+			for _, l := range m.GetLabel() {
+				match = match || l.GetValue() == labelValue
+			}
+			if match {
+				total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return total
+}
