@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -76,7 +77,7 @@ func newPlanes(cfg Config, marker, runDir string, nomadAddr string) (*planes, er
 		"LOG_LEVEL=info", "KG_REGISTRY_TOPIC=", "KG_HEARTBEAT_TOPIC=", "KG_PLANE=", "KG_TOPIC_SUFFIX=",
 		"NEO4J_URI="+cfg.Neo4jURI(), "KAFKA_SASL_MECHANISM=", "KAFKA_TLS=")
 	for i := range cfg.Planes {
-		addr, err := freeAddr()
+		addr, err := stableAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -85,6 +86,21 @@ func newPlanes(cfg Config, marker, runDir string, nomadAddr string) (*planes, er
 			stateDir: filepath.Join(runDir, name), logPath: filepath.Join(runDir, name+".log")})
 	}
 	return ps, nil
+}
+
+// stableAddr is a free address for a plane that is restarted on it: below
+// the kernel's ephemeral range (32768 and up), where no outgoing connection
+// takes it while the plane is down.
+func stableAddr() (string, error) {
+	for range 1000 {
+		port := 20000 + rand.IntN(8000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return l.Addr().String(), nil
+		}
+	}
+	return freeAddr()
 }
 
 func freeAddr() (string, error) {
