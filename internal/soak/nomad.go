@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/nomad/api"
+
 	"github.com/kgrca/kgplane/internal/nomadagent"
 )
 
@@ -21,7 +23,7 @@ type nomadAgent struct {
 	done chan struct{}
 }
 
-func startNomad(ctx context.Context, bin, runDir string) (*nomadAgent, error) {
+func startNomad(ctx context.Context, bin, runDir, marker string) (*nomadAgent, error) {
 	dir := filepath.Join(runDir, "nomad")
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -47,6 +49,9 @@ func startNomad(ctx context.Context, bin, runDir string) (*nomadAgent, error) {
 	}
 	cmd := exec.Command(bin, "agent", "-dev", "-bind=127.0.0.1", "-network-interface=lo", "-config="+cfgPath)
 	cmd.Stdout, cmd.Stderr = out, out
+	// raw_exec tasks inherit the agent's environment: the marker is how the
+	// soak finds them, and checks that none outlives it.
+	cmd.Env = append(os.Environ(), "KG_SOAK_RUN="+marker)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -77,6 +82,25 @@ func startNomad(ctx context.Context, bin, runDir string) (*nomadAgent, error) {
 			return nil, fmt.Errorf("nomad agent not ready after 2 min; see %s", out.Name())
 		}
 	}
+}
+
+// purgeAll purges every job, so the agent stops their tasks: raw_exec tasks
+// run in sessions of their own and would outlive an agent stopped first.
+func (a *nomadAgent) purgeAll() error {
+	c, err := api.NewClient(&api.Config{Address: a.addr})
+	if err != nil {
+		return err
+	}
+	jobs, _, err := c.Jobs().List(nil)
+	if err != nil {
+		return fmt.Errorf("listing Nomad's jobs: %w", err)
+	}
+	for _, j := range jobs {
+		if _, _, err := c.Jobs().Deregister(j.ID, true, nil); err != nil {
+			return fmt.Errorf("purging %s: %w", j.ID, err)
+		}
+	}
+	return nil
 }
 
 // stop stops the agent and the tasks it started (its process group).

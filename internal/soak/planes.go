@@ -235,8 +235,8 @@ func workerProcs(client string) map[string][]int {
 	return out
 }
 
-// leftovers lists the processes of this soak (the marker in their
-// environment) other than the planes still running.
+// leftovers lists the kg-worker and kg-control-plane processes of this soak
+// (the marker in their environment) other than the planes still running.
 func leftovers(marker string, planes *planes) []string {
 	own := map[int]bool{}
 	for _, p := range planes.list {
@@ -249,7 +249,8 @@ func leftovers(marker string, planes *planes) []string {
 	}
 	var out []string
 	for _, p := range testutil.ProcessesWithEnv("KG_SOAK_RUN=" + marker) {
-		if !own[p.PID] {
+		bin := filepath.Base(p.Args[0])
+		if !own[p.PID] && (bin == "kg-worker" || bin == "kg-control-plane") {
 			out = append(out, strconv.Itoa(p.PID)+" "+strings.Join(p.Args, " "))
 		}
 	}

@@ -175,6 +175,9 @@ func (r *Report) Write(w io.Writer) {
 	}
 	writeRow(tw, t)
 	tw.Flush()
+	if c.Backend == "nomad" {
+		fmt.Fprintf(w, "(starts, failures and crash loops come from the embedded backend's task logs; with Nomad, see its allocations' task events)\n")
+	}
 	fmt.Fprintf(w, "\nfaults (offset from the start of the load):\n")
 	for _, f := range r.Faults {
 		fmt.Fprintf(w, "  %s\n", f)

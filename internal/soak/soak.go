@@ -145,7 +145,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	}
 	nomadAddr := ""
 	if cfg.Backend == "nomad" {
-		if r.nomad, err = startNomad(ctx, cfg.NomadBin, cfg.RunDir); err != nil {
+		if r.nomad, err = startNomad(ctx, cfg.NomadBin, cfg.RunDir, r.marker); err != nil {
 			return err
 		}
 		nomadAddr = r.nomad.addr
@@ -271,6 +271,7 @@ func (r *runner) load(ctx context.Context, rep *Report) {
 	case <-time.After(time.Until(r.loadFrom.Add(cfg.Duration))):
 	}
 	close(stop)
+	rep.LoadDuration = time.Since(r.loadFrom)
 	r.say("load ends: waiting for the batches in flight and the faults still running")
 	pubs.Wait()
 	faults.Wait()
@@ -279,7 +280,6 @@ func (r *runner) load(ctx context.Context, rep *Report) {
 	if r.poison != nil {
 		r.poison.close()
 	}
-	rep.LoadDuration = time.Since(r.loadFrom)
 	rep.Acked = r.ledger.acked.Load()
 	rep.PoisonAcked = r.ledger.poison.Load()
 	rep.PublishRetries = r.traffic.sendErrs.Load()
@@ -498,6 +498,7 @@ func (r *runner) outage(ctx context.Context, fl *faultLog, name string, d time.D
 		fl.Failed = err.Error()
 		return
 	}
+	stopped := time.Now()
 	sleepCtx(ctx, d)
 	restart := time.Now()
 	err := start(ctx)
@@ -508,7 +509,8 @@ func (r *runner) outage(ctx context.Context, fl *faultLog, name string, d time.D
 	r.windows = append(r.windows, window{begin, time.Now().Add(2 * time.Minute)})
 	r.mu.Unlock()
 	fl.Duration = time.Since(begin)
-	fl.Detail = fmt.Sprintf("%s stopped for %s, back up %s after its restart began", name, restart.Sub(begin).Round(time.Second), time.Since(restart).Round(time.Second))
+	fl.Detail = fmt.Sprintf("%s stopped (SIGTERM, gone after %s), left down %s, started again (answering after %s)", name,
+		stopped.Sub(begin).Round(time.Second), restart.Sub(stopped).Round(time.Second), time.Since(restart).Round(time.Second))
 	if err != nil {
 		fl.Failed = err.Error()
 		return
@@ -655,6 +657,12 @@ func (r *runner) teardown(rep *Report) {
 	if r.planes != nil {
 		if err := r.planes.stopAll(); err != nil {
 			rep.Problems = append(rep.Problems, "stopping the planes: "+err.Error())
+		}
+		if r.nomad != nil {
+			// Nomad's jobs outlive the planes, as they should; the soak's go.
+			if err := r.nomad.purgeAll(); err != nil {
+				rep.Problems = append(rep.Problems, err.Error())
+			}
 		}
 		// SIGKILLed planes' workers die by Pdeathsig, stopped ones' by their
 		// plane: either way none may be left.
