@@ -14,9 +14,11 @@ import (
 
 // runStrays covers the data-topic partitions no live client owns (package
 // strays) once the controller is ready, telling the stray consumer the live
-// clients every second. Only the leading control plane must run it: under
-// leader election, start it with the leadership's context, like the
-// reconcile loop. It returns when ctx ends.
+// clients every second. Only the leading control plane forwards: standbys
+// follow the same topics but would only add duplicate reads and forwards, so
+// the consumer runs while this plane leads and stops when it does not (its
+// committed offsets hand the partitions over to the next leader). It returns
+// when ctx ends.
 func runStrays(ctx context.Context, cfg config, ctrl *scheduler.Controller, reg prometheus.Registerer, log *slog.Logger) {
 	sc, err := strays.New(strays.Config{
 		Brokers: cfg.brokerList, Topics: strays.DefaultTopics(cfg.topicSuffix), Logger: log, Registerer: reg,
@@ -26,28 +28,56 @@ func runStrays(ctx context.Context, cfg config, ctrl *scheduler.Controller, reg 
 		log.Error("stray consumer not started", "error", err)
 		return
 	}
-	// Until the registry is caught up the live set is incomplete: covering
-	// partitions then would only re-read what workers read.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for !ctrl.Ready() {
+	var run *leaderRun
+	defer func() { run.halt() }()
+	for {
+		// Until the registry is caught up the live set is incomplete: covering
+		// partitions then would only re-read what workers read.
+		leading := ctrl.Ready() && ctrl.Leadership().Leading
+		if leading {
+			sc.SetLiveClients(liveClients(ctrl.Clients()))
+		}
+		switch {
+		case leading && run == nil:
+			run = startLeaderRun(ctx, sc.Run)
+			log.Info("stray consumer started: this plane leads")
+		case !leading && run != nil:
+			run.halt()
+			run = nil
+			log.Info("stray consumer stopped: this plane no longer leads")
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// leaderRun is a function running for as long as this plane leads.
+type leaderRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startLeaderRun(ctx context.Context, f func(context.Context)) *leaderRun {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &leaderRun{cancel: cancel, done: make(chan struct{})}
 	go func() {
-		for {
-			sc.SetLiveClients(liveClients(ctrl.Clients()))
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
+		defer close(r.done)
+		f(ctx)
 	}()
-	sc.Run(ctx)
+	return r
+}
+
+// halt stops the run and waits for it; a nil run is not running.
+func (r *leaderRun) halt() {
+	if r != nil {
+		r.cancel()
+		<-r.done
+	}
 }
 
 // liveClients are the ids of the clients whose jobs are wanted.

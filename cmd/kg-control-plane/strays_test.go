@@ -3,8 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -47,35 +46,51 @@ func TestControlPlaneForwardsStrays(t *testing.T) {
 	id := kafkatest.ClientOn(t, "strays-"+strings.TrimPrefix(sfx, "."), 0, n)
 	fake := fakenomad.New()
 	defer fake.Close()
-	p := startPlane(t, buildBinary(t), e, fake.URL, "1", "KG_TOPIC_SUFFIX="+sfx)
+	bin := buildBinary(t)
+	p := startPlane(t, bin, e, fake.URL, "1", "KG_TOPIC_SUFFIX="+sfx)
+	testutil.Eventually(t, 60*time.Second, "the first plane to lead", p.leading)
+	// A standby of the same plane follows the same topics but must not read
+	// the uncovered partitions: it would only duplicate the leader's forwards.
+	standby := startPlane(t, bin, e, fake.URL, "1", "KG_TOPIC_SUFFIX="+sfx)
 	e.register(t, id)
 	testutil.Eventually(t, 30*time.Second, "the client's jobs", func() bool { return jobsOf(fake, id) == 3 })
 
+	forwarded := func(uid string) []*sarama.ConsumerMessage {
+		var got []*sarama.ConsumerMessage
+		for _, r := range kafkatest.ReadAll(t, e.brokers, events) {
+			if r.Partition == 0 && string(r.Key) == id+"::event::"+uid {
+				got = append(got, r)
+			}
+		}
+		return got
+	}
 	kafkatest.ProduceTo(t, e.brokers, []*sarama.ProducerMessage{
 		{Topic: events, Partition: 3, Key: sarama.StringEncoder(id + "::event::u-1"), Value: sarama.StringEncoder("{}")},
 	})
 	var got []*sarama.ConsumerMessage
 	testutil.Eventually(t, 60*time.Second, "the forwarded record on the client's partition", func() bool {
-		got = got[:0]
-		for _, r := range kafkatest.ReadAll(t, e.brokers, events) {
-			if r.Partition == 0 {
-				got = append(got, r)
-			}
-		}
+		got = forwarded("u-1")
 		return len(got) > 0
 	})
 	h := kafkatest.Headers(got[0].Headers)
 	if h[kafkaio.HeaderForwardedBy] != "kg-control-plane" || h[kafkaio.HeaderForwardedFrom] != fmt.Sprintf("%s/3@0", events) {
 		t.Fatalf("forwarded record headers %v", h)
 	}
-	resp, err := http.Get("http://" + p.addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	want := fmt.Sprintf(`kgplane_stray_records_total{action="forwarded",kind="wrong_partition",topic=%q} 1`, events)
-	if !strings.Contains(string(body), want) {
+	if body := p.get("/metrics"); !strings.Contains(body, want) {
 		t.Fatalf("/metrics lacks %s", want)
 	}
+	covered := regexp.MustCompile(`(?m)^kgplane_stray_partitions\{[^}]*\} [1-9]`)
+	if body := standby.get("/metrics"); covered.MatchString(body) || strings.Contains(body, `action="forwarded"`) {
+		t.Fatalf("the standby reads uncovered partitions or forwards:\n%s", grepLines(body, "kgplane_stray"))
+	}
+
+	// The leader dies: the standby takes over the uncovered partitions from
+	// the committed offsets and forwards what arrives next.
+	p.kill(t)
+	testutil.Eventually(t, 60*time.Second, "the standby to lead", standby.leading)
+	kafkatest.ProduceTo(t, e.brokers, []*sarama.ProducerMessage{
+		{Topic: events, Partition: 3, Key: sarama.StringEncoder(id + "::event::u-2"), Value: sarama.StringEncoder("{}")},
+	})
+	testutil.Eventually(t, 60*time.Second, "the new leader forwarding the next stray", func() bool { return len(forwarded("u-2")) > 0 })
 }
