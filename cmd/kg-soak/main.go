@@ -78,7 +78,7 @@ const examples = `
 Examples:
   make soak                                    # 10 minutes, 50 clients (about 20 minutes in all)
   SOAK_MINUTES=3 SOAK_CLIENTS=10 make soak     # a quicker look
-  bin/kg-soak --short                          # the version make test runs (~3 minutes)
+  bin/kg-soak --short                          # the version make test runs (under 3 minutes)
   PATH=/opt/nomad/bin:$PATH SOAK_BACKEND=nomad make soak
   bin/kg-soak clean                            # after a soak killed with SIGKILL
   make soak-load                               # load: 1, 10 and 100 clients (about an hour)
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := soak.Full()
 	fs := flag.NewFlagSet("kg-soak", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	short := fs.Bool("short", envOr("SOAK_SHORT", "") == "1", "the short version make test runs: 4 clients, 2 planes, 60 s of load, a few faults (SOAK_SHORT=1)")
+	short := fs.Bool("short", envOr("SOAK_SHORT", "") == "1", "the short version make test runs: 4 clients, 2 planes, 45 s of load, a few faults (SOAK_SHORT=1)")
 	minutes := fs.Float64("minutes", mustFloat(envOr("SOAK_MINUTES", "10")), "minutes of load with faults; startup, drain and checks come on top (SOAK_MINUTES)")
 	clients := fs.Int("clients", mustInt(envOr("SOAK_CLIENTS", "50")), "simulated client clusters (SOAK_CLIENTS)")
 	rate := fs.Float64("rate", mustFloat(envOr("SOAK_RATE", "100")), "records per second all clients publish together (SOAK_RATE)")
