@@ -30,7 +30,8 @@ Usage:
   kg-soak clean [flags]      stop and delete the private services a killed soak left behind (make soak-clean)
 
 What 'load' does: the same private services and one plane; for each count of
---load-clients, it registers that many clients, then offers --load-start
+--load-clients, it registers that many clients, warms them up for a step
+that is not counted (cold caches would say less), then offers --load-start
 records/s in all and multiplies the rate by --load-factor every --load-step,
 until the workers fall behind by more than --load-max-lag of load (or the lag
 keeps growing). It prints, per step, the rate offered and acknowledged, the

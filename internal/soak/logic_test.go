@@ -319,3 +319,28 @@ var (
 	eventnormNormalize normalizer.Func = eventnorm.Normalize
 	lognormNormalize   normalizer.Func = lognorm.Normalize
 )
+
+// A step holds when the lag ends bounded and not growing and Kafka took the
+// rate; the publishers' whole-record rounding (up to one record per client
+// per step) is not the system falling behind.
+func TestLoadStepHeld(t *testing.T) {
+	cfg := LoadConfig{MaxLag: 10 * time.Second}
+	step := 45 * time.Second
+	for _, tc := range []struct {
+		name string
+		st   LoadStep
+		want bool
+	}{
+		{"bounded lag, rate acked", LoadStep{Clients: 10, Offered: 100, Acked: 100, LagMid: 300, LagEnd: 200}, true},
+		{"lag over 10 s of load", LoadStep{Clients: 10, Offered: 100, Acked: 100, LagMid: 900, LagEnd: 1001}, false},
+		{"lag growing over the second half", LoadStep{Clients: 10, Offered: 100, Acked: 100, LagMid: 100, LagEnd: 301}, false},
+		{"lag unknown", LoadStep{Clients: 10, Offered: 100, Acked: 100, LagEnd: -1}, false},
+		{"Kafka took too little", LoadStep{Clients: 1, Offered: 100, Acked: 80, LagEnd: 10}, false},
+		{"100 clients' rounding at 30/s", LoadStep{Clients: 100, Offered: 30, Acked: 26, LagMid: 6, LagEnd: 21}, true},
+		{"beyond the rounding", LoadStep{Clients: 100, Offered: 30, Acked: 24, LagMid: 6, LagEnd: 21}, false},
+	} {
+		if got := held(tc.st, cfg, step); got != tc.want {
+			t.Errorf("%s: held %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
