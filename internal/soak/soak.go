@@ -387,7 +387,13 @@ func (r *runner) inject(ctx context.Context, f fault) {
 }
 
 func (r *runner) killWorker(ctx context.Context, fl *faultLog) {
-	for range 20 {
+	// Right after a leader kill every worker may be being placed again: try
+	// for a minute, not only once, so that the kill still lands.
+	deadline := time.Now().Add(time.Minute)
+	for try := 1; time.Now().Before(deadline) && ctx.Err() == nil; try++ {
+		if try%20 == 0 {
+			sleepCtx(ctx, time.Second)
+		}
 		r.mu.Lock()
 		c := r.clients[r.rnd.IntN(len(r.clients))]
 		role := roles[r.rnd.IntN(len(roles))]
@@ -418,7 +424,7 @@ func (r *runner) killWorker(ctx context.Context, fl *faultLog) {
 		}
 		return
 	}
-	fl.Detail = "no worker to kill found (every candidate restarting)"
+	fl.Detail = "no worker to kill found for a minute (every candidate restarting)"
 }
 
 func (r *runner) isLive(v *view, client string) bool {
