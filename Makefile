@@ -5,7 +5,7 @@ BIN := bin
 export KAFKA_BROKERS ?= 127.0.0.1:$(or $(KAFKA_PORT),9092)
 export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 
-.PHONY: help build image run test test-unit test-nomad-e2e vet fuzz tools infra-up infra-down infra-status infra-clean bench bench-control-plane bench-ha bench-normalizers bench-workers bench-strays bench-graph bench-rca eval-rca clean
+.PHONY: help build image run soak soak-load soak-restart soak-clean test test-unit test-nomad-e2e vet fuzz tools infra-up infra-down infra-status infra-clean bench bench-control-plane bench-ha bench-normalizers bench-workers bench-strays bench-graph bench-rca eval-rca clean
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -19,6 +19,18 @@ image: ## build the kg-worker Docker image locally (FROM scratch, nothing pulled
 
 run: build infra-up ## the whole pipeline until Ctrl-C: Kafka, Neo4j, the control plane (Nomad if there is one, embedded otherwise), two simulated clients
 	scripts/run.sh
+
+soak: build ## the whole system under faults and load: SOAK_MINUTES (10) of SOAK_CLIENTS (50) on a private Kafka and Neo4j; one table, fails on any loss or leak (kg-soak --help)
+	$(BIN)/kg-soak
+
+soak-load: build ## the highest total rate held with a bounded lag for 1, 10 and 100 clients, and where the CPU goes (SOAK_LOAD_*; about an hour)
+	$(BIN)/kg-soak load
+
+soak-restart: build ## a control plane SIGKILLed and restarted under SOAK_RESTART_CLIENTS (10,000) clients: time until all are reconciled
+	$(BIN)/kg-soak restart
+
+soak-clean: build ## stop and delete the private Kafka and Neo4j a killed soak left behind
+	$(BIN)/kg-soak clean
 
 test: infra-up tools vet ## the whole suite: unit, integration (real Kafka and Neo4j), bounded fuzzing
 	KG_REQUIRE_INFRA=1 $(GO) test -count=1 -timeout 45m ./...

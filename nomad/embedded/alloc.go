@@ -6,7 +6,6 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,7 +178,7 @@ func (a *alloc) run() (failed bool) {
 		case <-a.halt:
 		}
 	}()
-	ports, err := freePorts(a.slot.group.Ports)
+	ports, err := a.b.ports.take(a.slot.group.Ports)
 	if err != nil {
 		log.Error("allocation cannot get its ports", "error", err)
 		for _, t := range a.tasks {
@@ -189,6 +188,7 @@ func (a *alloc) run() (failed bool) {
 		return true
 	}
 	a.ports = ports
+	defer a.b.ports.release(ports)
 	log.Info("allocation started", "tasks", len(a.tasks), "ports", ports)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -207,32 +207,6 @@ func (a *alloc) run() (failed bool) {
 	wg.Wait()
 	a.stopAll()
 	return failed
-}
-
-// freePorts picks a free port for every dynamic port label (static ones are
-// taken as written), holding them all until each is picked so one allocation
-// never gets the same port twice.
-func freePorts(ports []nomad.Port) (map[string]int, error) {
-	out := make(map[string]int, len(ports))
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			l.Close()
-		}
-	}()
-	for _, p := range ports {
-		if p.Static > 0 {
-			out[p.Label] = p.Static
-			continue
-		}
-		l, err := net.Listen("tcp", ":0")
-		if err != nil {
-			return nil, fmt.Errorf("picking a free port for %q: %w", p.Label, err)
-		}
-		held = append(held, l)
-		out[p.Label] = l.Addr().(*net.TCPAddr).Port
-	}
-	return out, nil
 }
 
 // task is one task of an allocation and its process.

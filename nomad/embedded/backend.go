@@ -70,6 +70,7 @@ type Backend struct {
 	log     *slog.Logger
 	spawner *spawner
 	node    nodeInfo
+	ports   *portPool
 
 	mu     sync.Mutex
 	jobs   map[string]*job
@@ -109,7 +110,7 @@ func New(cfg Config) (*Backend, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Backend{
-		cfg: cfg, log: cfg.Logger.With("backend", "embedded"), spawner: newSpawner(), node: newNodeInfo(),
+		cfg: cfg, log: cfg.Logger.With("backend", "embedded"), spawner: newSpawner(), node: newNodeInfo(), ports: newPortPool(),
 		jobs: map[string]*job{}, last: map[string]*job{}, alive: map[*job]bool{},
 	}, nil
 }

@@ -2,6 +2,8 @@ package kafkaio
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +25,29 @@ const (
 	HeaderSourcePartition = "kg-source-partition"
 	HeaderSourceOffset    = "kg-source-offset"
 	HeaderWorker          = "kg-worker"
+	// HeaderValueTruncated is set on a dead letter whose value was cut to
+	// MaxDeadLetterValue bytes: the original's length in bytes. The original
+	// is still in its source topic (kg-source-*) until retention removes it.
+	HeaderValueTruncated = "kg-value-truncated"
+	// HeaderValueSHA256 is the hex SHA-256 of the original value of a
+	// truncated dead letter, to tell which record it was.
+	HeaderValueSHA256 = "kg-value-sha256"
 )
+
+// MaxDeadLetterValue bounds the value a dead letter carries. A record can
+// arrive far larger than the producer may send (a 2 MiB value compresses
+// under the broker's 1 MiB limit, while the producer checks the size before
+// compression): copied whole, its dead letter could never be produced, and
+// the worker would fail on it forever. Past this size the letter carries the
+// value's first MaxDeadLetterValue bytes and the two headers above.
+const MaxDeadLetterValue = 256 << 10
+
+// MaxForwardValue bounds the value of a stray that is forwarded to its
+// client's partition; a larger one is dead-lettered instead. Every reader
+// refuses values over 1 MiB (the normalizers' and the graph's limit), so
+// forwarding one would only move the dead letter, and the copy might not be
+// producible at all.
+const MaxForwardValue = 1 << 20
 
 // maxErrorHeader bounds the kg-error header; a reason is a sentence, not a dump.
 const maxErrorHeader = 2048
@@ -271,6 +295,13 @@ func DeadLetterMessage(topic string, rec Record, worker string, reason error) *s
 	msg.Headers = slices.DeleteFunc(msg.Headers, func(h sarama.RecordHeader) bool {
 		return strings.HasPrefix(string(h.Key), "kg-")
 	})
+	if len(rec.Value) > MaxDeadLetterValue {
+		sum := sha256.Sum256(rec.Value)
+		msg.Value = sarama.ByteEncoder(rec.Value[:MaxDeadLetterValue])
+		msg.Headers = append(msg.Headers,
+			sarama.RecordHeader{Key: []byte(HeaderValueTruncated), Value: []byte(strconv.Itoa(len(rec.Value)))},
+			sarama.RecordHeader{Key: []byte(HeaderValueSHA256), Value: []byte(hex.EncodeToString(sum[:]))})
+	}
 	msg.Headers = append(msg.Headers,
 		sarama.RecordHeader{Key: []byte(HeaderError), Value: []byte(why)},
 		sarama.RecordHeader{Key: []byte(HeaderSourceTopic), Value: []byte(rec.Topic)},

@@ -187,6 +187,12 @@ func (r *StrayRouter) Route(ctx context.Context, strays []Stray) error {
 		log = slog.Default()
 	}
 	msgs := make([]*sarama.ProducerMessage, len(strays))
+	for i := range strays {
+		if s := &strays[i]; s.Placement == PlaceForward && len(s.Value) > MaxForwardValue {
+			s.Placement = PlaceDeadLetter
+			s.Reason = fmt.Errorf("a record of client %s on the wrong partition, %d bytes: too large to forward (readers refuse values over %d bytes)", s.Client, len(s.Value), MaxForwardValue)
+		}
+	}
 	for i, s := range strays {
 		if s.Placement == PlaceForward {
 			msgs[i] = r.Producer.forwardMessage(s.Record, s.Client, r.By)

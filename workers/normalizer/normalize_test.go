@@ -75,7 +75,19 @@ func TestNormalizeRecord(t *testing.T) {
 				spec: roles[tt.role],
 				log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 			}
-			msg, reason := n.normalize(kafkaio.Record{Topic: "in", Key: []byte(tt.key), Value: []byte(tt.value)})
+			rec := kafkaio.Record{Topic: "in", Key: []byte(tt.key), Value: []byte(tt.value)}
+			msg, reason := n.normalize(rec)
+			// Output is the same decision, as the soak's reference run takes it.
+			outKey, outValue, outErr := Output(tt.role, n.safeNormalize, rec)
+			if (outErr == nil) != (reason == nil) || (outErr != nil && outErr.Error() != reason.Error()) {
+				t.Errorf("Output says %v, the worker %v", outErr, reason)
+			} else if outErr == nil {
+				k, _ := msg.Key.Encode()
+				v, _ := msg.Value.Encode()
+				if outKey != string(k) || string(outValue) != string(v) {
+					t.Errorf("Output gives %s=%s, the worker %s=%s", outKey, outValue, k, v)
+				}
+			}
 			if tt.wantReason != "" {
 				if reason == nil || !strings.Contains(reason.Error(), tt.wantReason) {
 					t.Fatalf("reason %v, want it to contain %q", reason, tt.wantReason)
@@ -93,6 +105,12 @@ func TestNormalizeRecord(t *testing.T) {
 				t.Fatalf("output value %q, want %q (the key id handed to the normalizer, then the input)", v, tt.wantValue)
 			}
 		})
+	}
+}
+
+func TestOutputRefusesAnUnknownRole(t *testing.T) {
+	if _, _, err := Output("graph-builder", eventnorm.Normalize, kafkaio.Record{Key: []byte("af-9::event::u1"), Value: []byte("{}")}); err == nil {
+		t.Fatal("Output accepted a role that normalizes nothing")
 	}
 }
 

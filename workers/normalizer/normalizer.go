@@ -139,30 +139,46 @@ func (n *runner) handle(ctx context.Context, batch []kafkaio.Record) error {
 
 // normalize returns the output record of rec, or why rec must be dead-lettered.
 func (n *runner) normalize(rec kafkaio.Record) (*sarama.ProducerMessage, error) {
-	key, err := kafkaio.ParseKey(rec.Key)
+	key, out, err := Output(n.cfg.Role, n.safeNormalize, rec)
 	if err != nil {
-		return nil, fmt.Errorf("parsing key: %w", err)
-	}
-	// A key that is the client id alone has no uid (key.ID is ""): the
-	// normalizer derives the id from the record (docs/workers.md, "Keys").
-	if key.Type != n.spec.rawType && key.Type != kafkaio.TypeClient {
-		return nil, fmt.Errorf("key type %q on %s, want %q (or the client id alone)", key.Type, rec.Topic, n.spec.rawType)
-	}
-	id, out, err := n.safeNormalize(key.ID, rec.Value)
-	if err != nil {
-		return nil, fmt.Errorf("normalizing: %w", err)
-	}
-	outKey := kafkaio.Key{Client: key.Client, Type: n.spec.normalizedType, ID: id}
-	if k, err := kafkaio.ParseKey([]byte(outKey.String())); err != nil || k.Type != n.spec.normalizedType {
-		// A normalizer bug, not bad input, but the record must still not be lost.
-		return nil, fmt.Errorf("normalizer returned an invalid id %q", id)
+		return nil, err
 	}
 	return &sarama.ProducerMessage{
 		Topic:     n.cfg.OutputTopic,
-		Key:       sarama.StringEncoder(outKey.String()),
+		Key:       sarama.StringEncoder(key),
 		Value:     sarama.ByteEncoder(out),
 		Timestamp: rec.Timestamp,
 	}, nil
+}
+
+// Output is the whole decision the normalizer of role makes about one record
+// of its client: the normalized record's key and value, or why the record is
+// dead-lettered. It is exported so that a fault-free reference run (the
+// soak's, internal/soak) decides exactly as the workers do.
+func Output(role string, normalize Func, rec kafkaio.Record) (key string, value []byte, err error) {
+	spec, ok := roles[role]
+	if !ok {
+		return "", nil, fmt.Errorf("normalizer: unknown role %q", role)
+	}
+	k, err := kafkaio.ParseKey(rec.Key)
+	if err != nil {
+		return "", nil, fmt.Errorf("parsing key: %w", err)
+	}
+	// A key that is the client id alone has no uid (k.ID is ""): the
+	// normalizer derives the id from the record (docs/workers.md, "Keys").
+	if k.Type != spec.rawType && k.Type != kafkaio.TypeClient {
+		return "", nil, fmt.Errorf("key type %q on %s, want %q (or the client id alone)", k.Type, rec.Topic, spec.rawType)
+	}
+	id, out, err := normalize(k.ID, rec.Value)
+	if err != nil {
+		return "", nil, fmt.Errorf("normalizing: %w", err)
+	}
+	outKey := kafkaio.Key{Client: k.Client, Type: spec.normalizedType, ID: id}
+	if pk, err := kafkaio.ParseKey([]byte(outKey.String())); err != nil || pk.Type != spec.normalizedType {
+		// A normalizer bug, not bad input, but the record must still not be lost.
+		return "", nil, fmt.Errorf("normalizer returned an invalid id %q", id)
+	}
+	return outKey.String(), out, nil
 }
 
 // safeNormalize turns a panic in the normalizer into an error: one poisonous
