@@ -90,10 +90,11 @@ func newPlanes(cfg Config, marker, runDir string, nomadAddr string) (*planes, er
 
 // stableAddr is a free address for a plane that is restarted on it: below
 // the kernel's ephemeral range (32768 and up), where no outgoing connection
-// takes it while the plane is down.
+// takes it while the plane is down, and below Nomad's dynamic range
+// (20000-32000), where no worker's port lands on it.
 func stableAddr() (string, error) {
 	for range 1000 {
-		port := 20000 + rand.IntN(8000)
+		port := 12000 + rand.IntN(5000)
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			l.Close()

@@ -16,9 +16,9 @@ import (
 // Ports of the soak's private Kafka and Neo4j. The soak stops and restarts
 // them, so it never uses the shared services (9092, 7687) other tests rely on.
 const (
-	DefaultKafkaPort      = 29092 // the controller listens on +1
-	DefaultNeo4jBoltPort  = 28687
-	DefaultNeo4jHTTPPort  = 28474
+	DefaultKafkaPort      = 18092 // the controller listens on +1
+	DefaultNeo4jBoltPort  = 18687
+	DefaultNeo4jHTTPPort  = 18474
 	serviceCommandTimeout = 5 * time.Minute
 )
 
