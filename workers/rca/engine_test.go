@@ -152,9 +152,10 @@ func TestAskStaysInItsClient(t *testing.T) {
 	}
 
 	for name, q := range map[string]string{"newest": cypherNewest, "resource": cypherResource,
-		"neighbourhood": cypherNeighbourhood(), "events": cypherEvents, "window events": cypherWindowEvents} {
+		"neighbourhood": cypherNeighbourhood(), "events": cypherEvents, "window events": cypherWindowEvents,
+		"namespace suspects": cypherNamespaceSuspects} {
 		res, err := neo4j.ExecuteQuery(context.Background(), d, "EXPLAIN "+q, map[string]any{
-			"client": client, "rid": "Pod/web/checkout-1", "name": "checkout-1", "rids": []string{"Pod/web/checkout-1"},
+			"client": client, "rid": "Pod/web/checkout-1", "name": "checkout-1", "rids": []string{"Pod/web/checkout-1"}, "prefixes": []string{"Pod/web/"},
 			"from": int64(0), "to": int64(1), "fanout": 10, "maxResources": 10, "perResource": 10, "limit": 10, "messageChars": 10},
 			neo4j.EagerResultTransformer)
 		if err != nil {
