@@ -10,7 +10,7 @@ export NEO4J_URI ?= bolt://127.0.0.1:$(or $(NEO4J_BOLT_PORT),7687)
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
 
-build: ## build kg-control-plane, kg-worker, kgctl into ./bin
+build: ## every binary of cmd/ into ./bin (kg-control-plane, kg-worker, kgctl, kg-agent, kg-rca-eval, kg-soak, ...)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
 
