@@ -38,8 +38,10 @@ func nodeKey(labels []any, props map[string]any) string {
 	case "Resource":
 		return "Resource " + fmt.Sprint(props["rid"])
 	}
+	// A call target (:Name, :IP): its identity is its properties, less the
+	// client, which differs between the faulted graph and the reference.
 	b, _ := json.Marshal(labels)
-	return "Other " + string(b) + " " + canonical(props, nil)
+	return "Other " + string(b) + " " + canonical(props, map[string]bool{"client": true})
 }
 
 // edgeIdentity are the properties that tell two edges of one type between
@@ -48,7 +50,8 @@ var edgeIdentity = map[string]bool{"rule": true, "via": true}
 
 func dumpGraph(ctx context.Context, driver neo4j.DriverWithContext, client string) (*graphDump, error) {
 	g := &graphDump{nodes: map[string]string{}, nodeCount: map[string]int{}, edges: map[string]string{}, edgeCount: map[string]int{}}
-	for _, label := range []string{"Event", "Resource"} {
+	// Every label the graph builder writes (docs/graph.md).
+	for _, label := range []string{"Event", "Resource", "Name", "IP"} {
 		res, err := neo4j.ExecuteQuery(ctx, driver, "MATCH (n:"+label+" {client: $client}) RETURN labels(n), properties(n)",
 			map[string]any{"client": client}, neo4j.EagerResultTransformer)
 		if err != nil {

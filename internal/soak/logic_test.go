@@ -344,3 +344,24 @@ func TestLoadStepHeld(t *testing.T) {
 		}
 	}
 }
+
+// Nodes key the same in the faulted graph and its reference, whose client
+// ids differ: call targets (:Name, :IP) carry the client as a property too.
+func TestNodeKeyIgnoresTheClient(t *testing.T) {
+	for _, c := range []struct {
+		labels []any
+		a, b   map[string]any
+	}{
+		{[]any{"Event"}, map[string]any{"client": "soak-1", "eid": "evt-1"}, map[string]any{"client": "ref-soak-1", "eid": "evt-1"}},
+		{[]any{"Resource"}, map[string]any{"client": "soak-1", "rid": "Pod/a/b"}, map[string]any{"client": "ref-soak-1", "rid": "Pod/a/b"}},
+		{[]any{"Name"}, map[string]any{"client": "soak-1", "rid": "Service/web/call"}, map[string]any{"client": "ref-soak-1", "rid": "Service/web/call"}},
+		{[]any{"IP"}, map[string]any{"client": "soak-1", "ip": "10.0.0.1"}, map[string]any{"client": "ref-soak-1", "ip": "10.0.0.1"}},
+	} {
+		if ka, kb := nodeKey(c.labels, c.a), nodeKey(c.labels, c.b); ka != kb {
+			t.Errorf("%v: %q != %q", c.labels, ka, kb)
+		}
+	}
+	if nodeKey([]any{"IP"}, map[string]any{"client": "x", "ip": "10.0.0.1"}) == nodeKey([]any{"IP"}, map[string]any{"client": "x", "ip": "10.0.0.2"}) {
+		t.Error("two IPs share a key")
+	}
+}
