@@ -161,24 +161,20 @@ func TestAskStaysInItsClient(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		ops := operators(res.Summary.Plan())
-		if slices.ContainsFunc(ops, func(op string) bool {
-			return strings.HasPrefix(op, "AllNodesScan") || strings.HasPrefix(op, "NodeByLabelScan") || strings.HasPrefix(op, "DirectedRelationshipTypeScan")
-		}) {
-			t.Errorf("%s scans beyond the client: %q", name, ops)
+		// Neo4j's own rendering of the whole plan, not a walk of
+		// Children(): the driver (v5.28.4) builds every child of a
+		// two-child operator (Apply, Union) from its loop variable, so a
+		// walk never sees the first child, where the seeks and scans are.
+		plan, _ := res.Summary.Plan().Arguments()["string-representation"].(string)
+		if !strings.Contains(plan, "IndexSeek") {
+			t.Errorf("%s: no index seek in the plan (is it the whole plan?):\n%s", name, plan)
+		}
+		for _, scan := range []string{"AllNodesScan", "NodeByLabelScan", "RelationshipTypeScan", "NodeIndexScan"} {
+			if strings.Contains(plan, scan) {
+				t.Errorf("%s scans beyond the client (%s):\n%s", name, scan, plan)
+			}
 		}
 	}
-}
-
-func operators(p neo4j.Plan) []string {
-	if p == nil {
-		return nil
-	}
-	out := []string{p.Operator()}
-	for _, c := range p.Children() {
-		out = append(out, operators(c)...)
-	}
-	return out
 }
 
 func TestHandler(t *testing.T) {
