@@ -127,7 +127,7 @@ func TestBenchRCALatency(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := res.Summary.Profile()
-		t.Logf("plan of %q (%d result rows):\n%s", st.name, len(res.Records), planText(p))
+		t.Logf("plan of %q (%d result rows, %d db hits in all):\n%s", st.name, len(res.Records), totalHits(p), planText(p, 0))
 	}
 	t.Logf("neighbourhood: %d resources in scope, %d around it", len(scope), len(rids))
 }
@@ -146,14 +146,26 @@ func neighbourhoodOf(ctx context.Context, d neo4j.DriverWithContext, client, rid
 	return o.scope, o.rids, o.links, err
 }
 
-// planText is Neo4j's own rendering of the whole plan, with each operator's
-// rows and db hits and the total. Not a walk of Children(): the driver
-// (v5.28.4) builds every child of a two-child operator (Apply, Union) from
-// its loop variable, so the walk sees the last child twice and never the
-// first.
-func planText(p neo4j.ProfiledPlan) string {
-	s, _ := p.Arguments()["string-representation"].(string)
-	return s
+func totalHits(p neo4j.ProfiledPlan) int64 {
+	n := p.DbHits()
+	for _, c := range p.Children() {
+		n += totalHits(c)
+	}
+	return n
+}
+
+func planText(p neo4j.ProfiledPlan, depth int) string {
+	details, _ := p.Arguments()["Details"].(string)
+	if len(details) > 110 {
+		details = details[:110] + "…"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s%s rows=%d hits=%d %s\n", strings.Repeat("  ", depth), strings.TrimSuffix(p.Operator(), "@neo4j"),
+		p.Records(), p.DbHits(), strings.ReplaceAll(details, "\n", " "))
+	for _, c := range p.Children() {
+		b.WriteString(planText(c, depth+1))
+	}
+	return b.String()
 }
 
 func countOf(t *testing.T, d neo4j.DriverWithContext, q, client string) int64 {
