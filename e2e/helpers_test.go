@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -60,16 +59,6 @@ func bin(t *testing.T, name string) string {
 		t.Fatal(buildErr)
 	}
 	return filepath.Join(binDir, name)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // infra is the real Kafka and Neo4j, with a private registry and heartbeat
@@ -200,7 +189,7 @@ type plane struct {
 // threshold (6 s), the given jobspecs folder, var-file and backend settings.
 func startPlane(t *testing.T, in *infra, jobspecs, vars string, backendEnv ...string) *plane {
 	t.Helper()
-	p := &plane{addr: freeAddr(t), stateDir: t.TempDir()}
+	p := &plane{addr: testutil.FreeAddr(t), stateDir: t.TempDir()}
 	env := append(os.Environ(),
 		"KAFKA_BROKERS="+strings.Join(in.brokers, ","),
 		"KG_REGISTRY_TOPIC="+in.registry, "KG_HEARTBEAT_TOPIC="+in.heartbeat, "KG_ENSURE_TOPICS=false",

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,16 +38,6 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("building kg-control-plane: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // kafkaEnv is a pair of fresh topics on the real broker and a producer for them.
@@ -202,7 +191,7 @@ type plane struct {
 
 func startPlane(t *testing.T, bin string, e *kafkaEnv, nomadURL string, threshold string, extraEnv ...string) *plane {
 	t.Helper()
-	p := &plane{addr: freeAddr(t), logs: &testutil.SyncBuffer{}}
+	p := &plane{addr: testutil.FreeAddr(t), logs: &testutil.SyncBuffer{}}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(os.Environ(),
 		"KAFKA_BROKERS="+strings.Join(e.brokers, ","),

@@ -151,20 +151,27 @@ func (d graphDiff) differs() int {
 
 func (d graphDiff) dups() int { return len(d.dupNodes) + len(d.dupEdges) }
 
+// missingAndChanged lists, in key order, the keys of want that got lacks and
+// those whose canonical properties differ.
+func missingAndChanged(got, want map[string]string) (missing, changed []string) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			missing = append(missing, k)
+		case g != want[k]:
+			changed = append(changed, k+": "+g+" want "+want[k])
+		}
+	}
+	return missing, changed
+}
+
 // compare compares a client's graph with its reference. others holds the
 // Event keys of every other client's reference: an extra event found there is
 // another client's record in this client's graph.
 func compare(got, want *graphDump, others map[string]string) graphDiff {
 	var d graphDiff
-	for _, k := range slices.Sorted(maps.Keys(want.nodes)) {
-		g, ok := got.nodes[k]
-		switch {
-		case !ok:
-			d.missingNodes = append(d.missingNodes, k)
-		case g != want.nodes[k]:
-			d.changedNodes = append(d.changedNodes, k+": "+g+" want "+want.nodes[k])
-		}
-	}
+	d.missingNodes, d.changedNodes = missingAndChanged(got.nodes, want.nodes)
 	for _, k := range slices.Sorted(maps.Keys(got.nodes)) {
 		if got.nodeCount[k] > 1 {
 			d.dupNodes = append(d.dupNodes, fmt.Sprintf("%s ×%d", k, got.nodeCount[k]))
@@ -178,15 +185,7 @@ func compare(got, want *graphDump, others map[string]string) graphDiff {
 			d.extraNodes = append(d.extraNodes, k)
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(want.edges)) {
-		g, ok := got.edges[k]
-		switch {
-		case !ok:
-			d.missingEdges = append(d.missingEdges, k)
-		case g != want.edges[k]:
-			d.changedEdges = append(d.changedEdges, k+": "+g+" want "+want.edges[k])
-		}
-	}
+	d.missingEdges, d.changedEdges = missingAndChanged(got.edges, want.edges)
 	for _, k := range slices.Sorted(maps.Keys(got.edges)) {
 		if got.edgeCount[k] > 1 {
 			d.dupEdges = append(d.dupEdges, fmt.Sprintf("%s ×%d", k, got.edgeCount[k]))

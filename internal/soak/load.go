@@ -107,13 +107,7 @@ func Load(ctx context.Context, cfg LoadConfig, progress io.Writer) (*LoadReport,
 	if len(cfg.Clients) == 0 || cfg.Start <= 0 || cfg.Factor <= 1 || cfg.Step < 10*time.Second || cfg.MaxLag <= 0 {
 		return nil, errors.New("load: want client counts, a start rate > 0, a factor > 1, steps of 10s or more and a lag bound")
 	}
-	if cfg.RunDir == "" {
-		cfg.RunDir = filepath.Join(cfg.Root, ".cache", "soak")
-	}
-	if cfg.CacheDir == "" {
-		cfg.CacheDir = filepath.Join(cfg.Root, ".cache")
-	}
-	cfg.Services.Root = cfg.Root
+	cfg.Services.setDefaults(cfg.Root)
 	begun := time.Now()
 	say := func(format string, args ...any) {
 		fmt.Fprintf(progress, "[load %s] %s\n", fmtOffset(time.Since(begun)), fmt.Sprintf(format, args...))

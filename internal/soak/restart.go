@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -79,13 +78,7 @@ func Restart(ctx context.Context, cfg RestartConfig, progress io.Writer) (*Resta
 	if cfg.Clients < 1 || cfg.NomadRate <= 0 {
 		return nil, errors.New("restart: want clients and a positive Nomad rate")
 	}
-	if cfg.RunDir == "" {
-		cfg.RunDir = filepath.Join(cfg.Root, ".cache", "soak")
-	}
-	if cfg.CacheDir == "" {
-		cfg.CacheDir = filepath.Join(cfg.Root, ".cache")
-	}
-	cfg.Services.Root = cfg.Root
+	cfg.Services.setDefaults(cfg.Root)
 	begun := time.Now()
 	say := func(format string, args ...any) {
 		fmt.Fprintf(progress, "[restart %s] %s\n", fmtOffset(time.Since(begun)), fmt.Sprintf(format, args...))

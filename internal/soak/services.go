@@ -34,6 +34,18 @@ type Services struct {
 	lock *os.File
 }
 
+// setDefaults roots the services in the repository root: the jars in its
+// .cache, the data and logs in .cache/soak, unless set.
+func (s *Services) setDefaults(root string) {
+	s.Root = root
+	if s.RunDir == "" {
+		s.RunDir = filepath.Join(root, ".cache", "soak")
+	}
+	if s.CacheDir == "" {
+		s.CacheDir = filepath.Join(root, ".cache")
+	}
+}
+
 // Brokers is the private broker's address list.
 func (s *Services) Brokers() []string { return []string{fmt.Sprintf("127.0.0.1:%d", s.KafkaPort)} }
 

@@ -65,13 +65,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.RunDir == "" {
-		cfg.RunDir = filepath.Join(cfg.Root, ".cache", "soak")
-	}
-	if cfg.CacheDir == "" {
-		cfg.CacheDir = filepath.Join(cfg.Root, ".cache")
-	}
-	cfg.Services.Root = cfg.Root
+	cfg.Services.setDefaults(cfg.Root)
 	r := &runner{cfg: cfg, out: progress, begun: time.Now(), rnd: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x50a4)),
 		ledger: newLedger(), maxLag: map[string]int64{}, killed: map[string]int{},
 		marker: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())}
