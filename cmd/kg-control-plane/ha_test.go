@@ -212,10 +212,13 @@ func runHAFailover(t *testing.T, n int, nm haNomad, what string) []time.Duration
 
 	var takeovers []time.Duration
 	for round := 1; round <= 3; round++ {
-		old := leaderOf()
-		if old < 0 {
-			t.Fatalf("round %d: no leader", round)
-		}
+		// One status read can fail on a loaded machine (a 2 s HTTP timeout):
+		// wait for the leader rather than read once.
+		old := -1
+		testutil.Eventually(t, 30*time.Second, fmt.Sprintf("round %d: a leader", round), func() bool {
+			old = leaderOf()
+			return old >= 0
+		})
 		nm.calls.ResetCalls()
 		killed := time.Now()
 		planes[old].kill(t)
