@@ -172,6 +172,12 @@ func normalize(keyID, text string, in *logMeta) (Log, error) {
 		message, stack = splitStackTrace(text)
 	}
 	if !structured {
+		// A level the app's text format declares at the head of the line
+		// ("2026-11-20 10:00:00,000 [INFO] uvicorn.error: ...") is the app's
+		// own word: it wins over markers that only look like errors.
+		sev, structured = headerLevel(firstLine(message))
+	}
+	if !structured {
 		sev = severityFromText(firstLine(message))
 		if stack != "" && sev.rank() < SeverityError.rank() {
 			// An unstructured record carrying a stack trace is an error

@@ -141,6 +141,21 @@ func TestSeverity(t *testing.T) {
 		{"klog W", vectorRecord(t, "W1120 10:00:00.000000       1 x.go:1] hmm"), SeverityWarning},
 		{"record level field", vectorRecord(t, "plain text", `"level":"error"`), SeverityError},
 		{"record level beats message", vectorRecord(t, `{"level":"info","msg":"x"}`, `"severity":"error"`), SeverityError},
+		// A level in the text format's header is the app's own word.
+		{"python logging [INFO] beats a logger named .error", vectorRecord(t, "2026-11-20 10:00:00,000 [INFO] uvicorn.error: cache refreshed"), SeverityInfo},
+		{"log4j header INFO beats error:", vectorRecord(t, "2026-11-20 10:00:00,123 INFO  [main] c.e.App - retry after error: timeout"), SeverityInfo},
+		{"logback thread before the level", vectorRecord(t, "10:00:00.123 [main] WARN c.e.App - Exception ignored"), SeverityWarning},
+		{"python default format", vectorRecord(t, "INFO:root:error: none"), SeverityInfo},
+		{"python default WARNING", vectorRecord(t, "WARNING:app:disk 91% full"), SeverityWarning},
+		{"uvicorn INFO:", vectorRecord(t, "INFO:     Shutting down, error: none"), SeverityInfo},
+		{"nginx [notice] beats error:", vectorRecord(t, "2026/11/20 10:00:00 [notice] 1#1: signal process started, error: none"), SeverityInfo},
+		{"bracketed timestamp then level", vectorRecord(t, "[2026-11-20 10:00:00] ERROR db gone"), SeverityError},
+		{"header ERROR", vectorRecord(t, "2026-11-20T10:00:00Z ERROR [worker] job failed"), SeverityError},
+		{"header FATAL:", vectorRecord(t, "2026-11-20 10:00:00 FATAL: out of slots"), SeverityCritical},
+		{"declared WARN with a stack trace stays WARNING", vectorRecord(t, "2026-11-20 10:00:00 WARN retrying\n\tat a.B.c(B.java:1)"), SeverityWarning},
+		{"a level word in prose is no header", vectorRecord(t, "got INFO from upstream, error: bad gateway"), SeverityError},
+		{"a level after four header fields is no header", vectorRecord(t, "a1 b2 c3 d4 INFO error: x"), SeverityError},
+		{"lower-case bare word is no header", vectorRecord(t, "2026-11-20 info error: x"), SeverityError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

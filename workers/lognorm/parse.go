@@ -367,6 +367,58 @@ func logfmtLevel(text string) (Severity, bool) {
 	return "", false
 }
 
+// headerLevels are the level names text formats write in a line's header
+// (log4j/logback, Python logging, uvicorn, Go log wrappers, nginx in
+// brackets). Single letters and numbers are left out: in free text they are
+// not levels.
+var headerLevels = map[string]Severity{
+	"TRACE": SeverityInfo, "DEBUG": SeverityInfo, "INFO": SeverityInfo, "NOTICE": SeverityInfo,
+	"WARN": SeverityWarning, "WARNING": SeverityWarning,
+	"ERROR": SeverityError, "ERR": SeverityError,
+	"FATAL": SeverityCritical, "PANIC": SeverityCritical, "DPANIC": SeverityCritical, "CRITICAL": SeverityCritical,
+	"CRIT": SeverityCritical, "ALERT": SeverityCritical, "EMERG": SeverityCritical, "SEVERE": SeverityCritical,
+}
+
+// maxHeaderFields is how many fields (time, date, thread, pid) may precede
+// the level in a header: "2026-11-20 10:00:00.123 [main] INFO ...".
+const maxHeaderFields = 3
+
+// headerLevel reads a level name that a text format puts in the line's
+// header: the first whitespace-separated token that is LEVEL, LEVEL:,
+// LEVEL:rest (Python's default "INFO:root:msg") or [LEVEL] (any case in
+// brackets, as nginx writes "[error]"), when every token before it looks
+// like a header field (has a digit, or is in brackets). A level word in the
+// middle of prose ("got ERROR from upstream") is not a header; the text
+// rules judge that line.
+func headerLevel(line string) (Severity, bool) {
+	for i, tok := range strings.Fields(line) {
+		if i > maxHeaderFields {
+			break
+		}
+		if sev, ok := headerToken(tok); ok {
+			return sev, true
+		}
+		if !strings.HasPrefix(tok, "[") && !strings.ContainsAny(tok, "0123456789") {
+			break
+		}
+	}
+	return "", false
+}
+
+func headerToken(tok string) (Severity, bool) {
+	if inner, ok := strings.CutPrefix(tok, "["); ok {
+		inner, ok = strings.CutSuffix(strings.TrimSuffix(inner, ":"), "]")
+		if !ok {
+			return "", false
+		}
+		sev, found := headerLevels[strings.ToUpper(inner)]
+		return sev, found
+	}
+	name, _, _ := strings.Cut(tok, ":")
+	sev, found := headerLevels[name]
+	return sev, found
+}
+
 // klogLevel reads the klog header of Kubernetes components:
 // "E1120 10:00:00.123456       1 file.go:12] msg" (I, W, E or F + mmdd).
 func klogLevel(text string) (Severity, bool) {
