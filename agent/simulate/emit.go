@@ -315,7 +315,8 @@ func (s *sim) hexFor(image string) string {
 // records orders everything by arrival. An agent that started late (at
 // lateStart) finds the earlier Events and topology already there and lists
 // only each object's latest state, all at once.
-func (s *sim) records() []scenario.Record {
+// records returns the records in arrival order and when the last arrives.
+func (s *sim) records() (recs []scenario.Record, last time.Time) {
 	out := s.out
 	if !s.lateStart.IsZero() {
 		latest := map[string]int{}
@@ -345,11 +346,14 @@ func (s *sim) records() []scenario.Record {
 		}
 		return a.seq - b.seq
 	})
-	recs := make([]scenario.Record, len(out))
+	recs = make([]scenario.Record, len(out))
 	for i, t := range out {
 		recs[i] = t.rec
 	}
-	return recs
+	if len(out) > 0 {
+		last = out[len(out)-1].arrive
+	}
+	return recs, last
 }
 
 func mustJSON(v any) []byte {

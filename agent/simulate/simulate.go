@@ -38,6 +38,10 @@ type Options struct {
 	// Base is when the scenario starts; zero: a time derived from the seed
 	// (in 2026). Timestamps inside are offsets from it.
 	Base time.Time
+	// End, when set, places the scenario so that it ends at End instead
+	// (Base is ignored): a live client publishes what has just happened,
+	// never times in the future.
+	End time.Time
 }
 
 // Info describes a scenario.
@@ -86,6 +90,20 @@ func Generate(name string, opt Options) (*scenario.File, error) {
 	if opt.Noise < 0 {
 		return nil, fmt.Errorf("noise %v: must be >= 0", opt.Noise)
 	}
+	if !opt.End.IsZero() {
+		// One seed draws the same scenario from any explicit base: generate
+		// it once to learn its length, then again that much before End.
+		probe := opt
+		probe.Base, probe.End = opt.End, time.Time{}
+		_, last := f.generate(name, probe)
+		opt.Base, opt.End = opt.End.Add(-last.Sub(opt.End)), time.Time{}
+	}
+	file, _ := f.generate(name, opt)
+	return file, nil
+}
+
+// generate builds the scenario; last is when its last record arrives.
+func (f fault) generate(name string, opt Options) (file *scenario.File, last time.Time) {
 	s := newSim(opt.Seed)
 	base := opt.Base
 	if base.IsZero() {
@@ -116,7 +134,8 @@ func Generate(name string, opt Options) (*scenario.File, error) {
 		s.lateStart = onset.Add(s.g.dur(-time.Minute, 90*time.Second))
 	}
 	h := scenario.Header{Scenario: name, RootCause: tr.root, Symptom: scenario.Symptom{RID: tr.symptom}, AlsoCorrect: tr.also}
-	return &scenario.File{Header: h, Records: s.records()}, nil
+	recs, last := s.records()
+	return &scenario.File{Header: h, Records: recs}, last
 }
 
 // Variant is one file of an evaluation set.

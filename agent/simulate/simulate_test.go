@@ -347,6 +347,53 @@ func TestExplicitBaseTime(t *testing.T) {
 	}
 }
 
+// A live client (End: now) publishes what has just happened: no event or
+// log is dated after End, and the scenario ends close to it.
+func TestEndPlacesTheScenarioBeforeIt(t *testing.T) {
+	end := time.Date(2030, 5, 1, 8, 0, 0, 0, time.UTC)
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			f, err := Generate(name, Options{Seed: 5, Noise: 1, End: end})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var latest time.Time
+			for _, r := range f.Records {
+				var ts string
+				switch r.Topic {
+				case scenario.TopicEvents:
+					e, err := eventnorm.NormalizeEvent(r.Key, r.Value)
+					if err != nil {
+						t.Fatalf("event %s: %v", r.Key, err)
+					}
+					ts = e.Timestamp
+				case scenario.TopicLogs:
+					l, err := lognorm.NormalizeLog(r.Key, r.Value)
+					if err != nil {
+						t.Fatalf("log %s: %v", r.Key, err)
+					}
+					ts = l.Timestamp
+				default:
+					continue
+				}
+				at, err := time.Parse(time.RFC3339Nano, ts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if at.After(end) {
+					t.Fatalf("%s %s is dated %s, after the end %s", r.Topic, r.Key, at, end)
+				}
+				if at.After(latest) {
+					latest = at
+				}
+			}
+			if latest.Before(end.Add(-5 * time.Minute)) {
+				t.Errorf("the last record is at %s, more than 5 minutes before the end %s", latest, end)
+			}
+		})
+	}
+}
+
 // Order varies: usually a pod's topology arrives before its events, but an
 // agent that started during the incident publishes some events first.
 func TestTopologySometimesArrivesAfterEvents(t *testing.T) {

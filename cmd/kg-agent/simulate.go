@@ -29,6 +29,7 @@ Its header says what caused it (docs/scenarios.md). Everything follows from
 Three ways to use it:
   publish live (registers the client and heartbeats, like replay):
     kg-agent simulate --client demo-1 --scenario oom-kill-loop [--rate 50] [--loop]
+    (live scenarios end now: what is published has just happened, never later)
   write one scenario file:
     kg-agent simulate --scenario node-failure --seed 7 --out node-failure-7.jsonl
   write an evaluation set, one file per (scenario, variant):
@@ -52,7 +53,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	variants := fs.Int("variants", 3, "with --all: variants per scenario (every third has a second fault)")
 	outDir := fs.String("out-dir", "", "with --all: the directory to write the set to")
 	rate := fs.Float64("rate", 50, "live: records per second (0: as fast as Kafka acknowledges)")
-	loop := fs.Bool("loop", false, "live: keep generating and publishing (a new seed each round, times from now) until interrupted")
+	loop := fs.Bool("loop", false, "live: keep generating and publishing (a new seed each round, each ending now) until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		round = time.Now().UnixNano() % 1_000_000_007
 	}
 	for i := 1; ; i++ {
-		f, err := simulate.Generate(*name, simulate.Options{Seed: round, Noise: *noise, Second: *second, Base: time.Now().UTC().Truncate(time.Second)})
+		f, err := simulate.Generate(*name, simulate.Options{Seed: round, Noise: *noise, Second: *second, End: time.Now().UTC().Truncate(time.Second)})
 		if err != nil {
 			return err
 		}
