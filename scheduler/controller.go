@@ -44,6 +44,16 @@ type Nomad interface {
 	ListManaged(ctx context.Context) ([]nomad.ManagedJob, error)
 }
 
+// LiveStatuses is what a backend that knows its jobs' state in memory
+// (nomad/embedded: its own child processes) may add: every job's status as of
+// now, by job id, without a network call. /v1/clients then shows a task that
+// started a moment ago as running, instead of the status of the last list
+// (up to one ResyncInterval old). Nomad's API client does not offer it: a
+// list per status request would put load on Nomad.
+type LiveStatuses interface {
+	JobStatuses() map[string]string
+}
+
 // Config holds the controller's settings.
 type Config struct {
 	// StaleThreshold: no heartbeat for this long makes a client stale.

@@ -1,15 +1,20 @@
 package scheduler
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/kgrca/kgplane/internal/fakenomad"
@@ -348,5 +353,78 @@ func TestPlanesNeverTouchEachOthersJobs(t *testing.T) {
 	}
 	if cs := b.ctrl.Clients(); len(cs) != 0 {
 		t.Fatalf("plane B shows another plane's jobs: %+v", cs)
+	}
+}
+
+// liveBackend is a backend that knows its jobs' state in memory, as the
+// embedded one does: the statuses it reports change without any list.
+type liveBackend struct {
+	Nomad
+	mu     sync.Mutex
+	status map[string]string
+}
+
+func (l *liveBackend) set(jobID, status string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.status[jobID] = status
+}
+
+func (l *liveBackend) JobStatuses() map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.status)
+}
+
+// With a backend that offers live statuses, /v1/clients shows a job whose
+// task just started as running at once, not after the next resync (an hour
+// here, so only the live read can make it running).
+func TestClientsShowLiveBackendStatusWithoutResync(t *testing.T) {
+	fake := fakenomad.New()
+	t.Cleanup(fake.Close)
+	nc, err := nomad.NewClient(nomad.Config{Address: fake.URL, Plane: testPlane})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &liveBackend{Nomad: nc, status: map[string]string{}}
+	ctrl, err := New(Config{StaleThreshold: time.Minute, ResyncInterval: time.Hour, KafkaBrokers: "127.0.0.1:9092", Plane: testPlane},
+		backend, loadShippedTemplates(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ctrl.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	ctrl.CaughtUp()
+	ctrl.HandleRegistry([]byte("live-1"), regValue("live-1"), time.Now(), 1)
+
+	srv := httptest.NewServer(ctrl.Handler(prometheus.NewRegistry()))
+	t.Cleanup(srv.Close)
+	statuses := func() map[string]string {
+		resp, err := http.Get(srv.URL + "/v1/clients")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ Clients []ClientStatus }
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, c := range out.Clients {
+			for _, j := range c.Jobs {
+				m[j.ID] = j.Status
+			}
+		}
+		return m
+	}
+	testutil.Eventually(t, 10*time.Second, "three pending jobs", func() bool {
+		st := statuses()
+		return len(st) == 3 && st["kg-graph-builder-live-1"] == "pending"
+	})
+	backend.set("kg-graph-builder-live-1", "running")
+	if st := statuses(); st["kg-graph-builder-live-1"] != "running" || st["kg-event-normalizer-live-1"] != "pending" {
+		t.Fatalf("after the task started, /v1/clients says %v; want graph builder running, the others still pending", st)
 	}
 }

@@ -42,14 +42,25 @@ type JobStatus struct {
 // Clients returns every client's status, sorted by id; jobs of clients the
 // registry does not know (orphans awaiting purge) are listed under their client id
 // with phase "unknown".
+//
+// A job's status comes from the backend at once when it offers LiveStatuses,
+// otherwise from the last list of Nomad's jobs.
 func (c *Controller) Clients() []ClientStatus {
+	var live map[string]string
+	if l, ok := c.nomad.(LiveStatuses); ok {
+		live = l.JobStatuses() // before c.mu: the backend takes its own lock
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.clock.Now()
 	byClient := make(map[string][]JobStatus, len(c.jobs))
 	for id, jobs := range c.jobs {
 		for _, j := range jobs {
-			byClient[id] = append(byClient[id], JobStatus{ID: j.ID, Template: j.Template, Status: j.Status})
+			st := j.Status
+			if s, ok := live[j.ID]; ok {
+				st = s
+			}
+			byClient[id] = append(byClient[id], JobStatus{ID: j.ID, Template: j.Template, Status: st})
 		}
 	}
 	out := make([]ClientStatus, 0, c.reg.Len())

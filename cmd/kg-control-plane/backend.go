@@ -108,28 +108,31 @@ func newBackend(ctx context.Context, cfg config, templates *nomad.TemplateSet, l
 	}
 	log.Info("backend: embedded (jobs run as child processes of this control plane; they stop with it)",
 		"reason", why, "state_dir", b.StateDir(), "task_logs", filepath.Join(b.StateDir(), "logs", "<job id>", "<task>.log"))
-	return fencedBackend{Nomad: b, fence: fence}, b.Close, nil
+	return fencedBackend{Backend: b, fence: fence}, b.Close, nil
 }
 
 // fencedBackend checks the plane's leadership before every write, as the
-// Nomad client's BeforeWrite does.
+// Nomad client's BeforeWrite does. The embedded backend's JobStatuses comes
+// through, so /v1/clients shows its tasks' state live.
 type fencedBackend struct {
-	scheduler.Nomad
+	*embedded.Backend
 	fence func(context.Context) error
 }
+
+var _ scheduler.LiveStatuses = fencedBackend{}
 
 func (f fencedBackend) Submit(ctx context.Context, r nomad.Rendered, meta map[string]string) (nomad.SubmitResult, error) {
 	if err := f.fence(ctx); err != nil {
 		return nomad.SubmitResult{JobID: r.JobID}, err
 	}
-	return f.Nomad.Submit(ctx, r, meta)
+	return f.Backend.Submit(ctx, r, meta)
 }
 
 func (f fencedBackend) Purge(ctx context.Context, jobID string) error {
 	if err := f.fence(ctx); err != nil {
 		return err
 	}
-	return f.Nomad.Purge(ctx, jobID)
+	return f.Backend.Purge(ctx, jobID)
 }
 
 // checkEmbeddable evaluates every template for a probe client and asks the

@@ -319,6 +319,20 @@ func (b *Backend) ListManaged(ctx context.Context) ([]nomad.ManagedJob, error) {
 	return out, nil
 }
 
+// JobStatuses returns the status ListManaged would give each job, by job id,
+// as of now (scheduler.LiveStatuses): the control plane's /v1/clients reads
+// it so a task that just started shows as running without waiting for the
+// next resync.
+func (b *Backend) JobStatuses() map[string]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]string, len(b.jobs))
+	for id, j := range b.jobs {
+		out[id] = j.status()
+	}
+	return out
+}
+
 // TaskStatus is one task of a running job, for operators and tests.
 type TaskStatus struct {
 	Job, AllocID, Group, Task string

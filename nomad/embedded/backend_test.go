@@ -315,3 +315,21 @@ func TestTasksDieWithTheirControlPlane(t *testing.T) {
 	plane.Wait()
 	testutil.Eventually(t, waitLong, "the task to die with its plane", func() bool { return !alive(pid) })
 }
+
+// JobStatuses follows the task as it starts and stops, and agrees with
+// ListManaged: the control plane reads it for /v1/clients between lists.
+func TestJobStatusesFollowTheTask(t *testing.T) {
+	f := newFixture(t, Config{HostEnv: os.Environ()}, "")
+	res := f.submit(t, "live-a", nil)
+	testutil.Eventually(t, waitLong, "JobStatuses to say running", func() bool { return f.b.JobStatuses()[res.JobID] == "running" })
+	if got := listed(t, f.b)[res.JobID].Status; got != "running" {
+		t.Errorf("ListManaged says %q while JobStatuses says running", got)
+	}
+	if err := f.b.Purge(context.Background(), res.JobID); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, waitLong, "the purged job to leave JobStatuses", func() bool {
+		_, ok := f.b.JobStatuses()[res.JobID]
+		return !ok
+	})
+}
