@@ -111,6 +111,15 @@ func newBackend(ctx context.Context, cfg config, templates *nomad.TemplateSet, l
 	return fencedBackend{Backend: b, fence: fence}, b.Close, nil
 }
 
+// backendAttrs names the backend in the startup log: the Nomad address only
+// when Nomad is used (embedded, NOMAD_ADDR is not read and would mislead).
+func backendAttrs(b scheduler.Nomad) []any {
+	if c, ok := b.(*nomad.Client); ok {
+		return []any{"backend", backendNomad, "nomad", c.Address()}
+	}
+	return []any{"backend", backendEmbedded}
+}
+
 // fencedBackend checks the plane's leadership before every write, as the
 // Nomad client's BeforeWrite does. The embedded backend's JobStatuses comes
 // through, so /v1/clients shows its tasks' state live.

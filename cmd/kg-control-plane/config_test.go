@@ -74,7 +74,8 @@ func TestHelpGoesToStdout(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"Usage:", "STALE_CLIENT_THRESHOLD_MINUTES", "NOMAD_ADDR", "Examples:", "-jobspecs-dir"} {
+	for _, want := range []string{"Usage:", "STALE_CLIENT_THRESHOLD_MINUTES", "NOMAD_ADDR", "Examples:", "-jobspecs-dir",
+		"KG_BACKEND=nomad NOMAD_ADDR=", "KG_BACKEND=embedded", "the embedded backend uses none of them"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}

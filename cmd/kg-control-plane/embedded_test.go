@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"github.com/kgrca/kgplane/internal/testinfra"
 	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/nomad"
+	"github.com/kgrca/kgplane/nomad/embedded"
+	"github.com/kgrca/kgplane/scheduler"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 )
 
@@ -46,6 +49,32 @@ func TestResolveBackend(t *testing.T) {
 				t.Fatalf("resolveBackend = %s (%s), want %s (with %q)", got, why, tc.want, tc.whyHas)
 			}
 		})
+	}
+}
+
+// The startup log names the Nomad address only when Nomad is the backend:
+// an embedded plane never reads NOMAD_ADDR.
+func TestBackendAttrs(t *testing.T) {
+	nc, err := nomad.NewClient(nomad.Config{Address: "http://nomad.example:4646", Plane: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := embedded.New(embedded.Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	for _, tc := range []struct {
+		name    string
+		backend scheduler.Nomad
+		want    string
+	}{
+		{"nomad", nc, "[backend nomad nomad http://nomad.example:4646]"},
+		{"embedded", fencedBackend{Backend: b}, "[backend embedded]"},
+	} {
+		if got := fmt.Sprint(backendAttrs(tc.backend)); got != tc.want {
+			t.Errorf("%s: startup log attributes %s, want %s", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -36,25 +36,30 @@ const usage = `kg-control-plane: per-client Nomad jobs driven by Kafka registrat
 
 For every client registered in cluster.registry and heartbeating on
 cluster.heartbeat, it renders every jobspecs/*.nomad.hcl template with the
-client's variables and submits the job to Nomad. A client silent for the stale
-threshold, or tombstoned in the registry, has its jobs purged at once.
+client's variables and hands the job to a backend (--backend): Nomad, or, on
+one machine without Nomad, the embedded backend that runs the raw_exec tasks
+as its own child processes. A client silent for the stale threshold, or
+tombstoned in the registry, has its jobs purged at once.
 
 Usage:
   kg-control-plane [flags]
 
 Every flag has an environment variable; the flag wins when both are set.
-Nomad is reached with Nomad's own NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE,
-NOMAD_REGION (and NOMAD_CACERT etc. for TLS).
+With the nomad backend, Nomad is reached with Nomad's own NOMAD_ADDR,
+NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION (and NOMAD_CACERT etc. for TLS);
+the embedded backend uses none of them (auto only checks NOMAD_ADDR to choose).
 
 Flags:
 `
 
 const examples = `
 Examples:
-  # local development (what 'make run' does)
-  JOBSPEC_VARS_FILE=jobspecs/vars/dev.vars.hcl NOMAD_ADDR=http://127.0.0.1:4646 kg-control-plane
+  # local development with a Nomad agent ('make run' when Nomad answers at
+  # NOMAD_ADDR or a nomad binary is on PATH; it starts 'nomad agent -dev')
+  KG_BACKEND=nomad NOMAD_ADDR=http://127.0.0.1:4646 JOBSPEC_VARS_FILE=jobspecs/vars/dev.vars.hcl kg-control-plane
 
-  # one machine, no Nomad: the jobs run as child processes (raw_exec templates)
+  # one machine, no Nomad ('make run' otherwise): the jobs' raw_exec tasks run
+  # as child processes; the var-file must name a real worker_binary
   KG_BACKEND=embedded JOBSPEC_VARS_FILE=my-dev.vars.hcl kg-control-plane
 
   # register a client and watch its jobs appear
@@ -321,9 +326,9 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	}
 	defer closeRCA(context.Background())
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("control plane starting", "plane", cfg.plane, "instance", cfg.instance, "election", cfg.elect,
+	log.Info("control plane starting", append([]any{"plane", cfg.plane, "instance", cfg.instance, "election", cfg.elect,
 		"http", ln.Addr().String(), "kafka", cfg.brokers, "kafka_security", cfg.kafkaSecurity.String(),
-		"stale_threshold", cfg.threshold, "resync_interval", cfg.checkInterval, "nomad", nomadAddr())
+		"stale_threshold", cfg.threshold, "resync_interval", cfg.checkInterval}, backendAttrs(nc)...)...)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -408,8 +413,6 @@ wait:
 	log.Info("stopped")
 	return failed
 }
-
-func nomadAddr() string { return envOr("NOMAD_ADDR", "http://127.0.0.1:4646") }
 
 // runIngest ensures the topics exist and follows the registry and heartbeats,
 // starting over with a backoff when Kafka fails; the controller keeps its state.
