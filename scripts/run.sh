@@ -213,6 +213,8 @@ cat >&2 <<MSG
   Where to look:
     bin/kgctl clients                      the clients, their phase and their jobs
     bin/kgctl rca --client ${clients[0]}        what caused it: the incidents and their ranked root causes
+    control plane  http://$KG_HTTP_ADDR/ lists its endpoints: /healthz /readyz /metrics
+                   /v1/clients (what kgctl clients shows) /v1/clients/<id>/rca (what kgctl rca shows)
     Neo4j Browser  $browser
                    connect to $NEO4J_URI (no authentication), then paste:
 

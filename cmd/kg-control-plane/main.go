@@ -69,7 +69,7 @@ Examples:
   # re-read the templates after an edit (they are also watched)
   kill -HUP $(pidof kg-control-plane)
 
-Endpoints: /healthz /readyz /metrics /v1/clients on --listen, and
+Endpoints (GET / lists them): /healthz /readyz /metrics /v1/clients on --listen, and
 /v1/clients/<id>/rca?resource=<rid>: root causes from the client's graph
 (docs/rca.md; Neo4j from NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD,
 NEO4J_ISOLATION, NEO4J_SHARED_DATABASE, as the graph builder reads them).
@@ -325,7 +325,7 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		return fmt.Errorf("root-cause endpoint settings: %w", err)
 	}
 	defer closeRCA(context.Background())
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: withIndex(handler), ReadHeaderTimeout: 5 * time.Second}
 	log.Info("control plane starting", append([]any{"plane", cfg.plane, "instance", cfg.instance, "election", cfg.elect,
 		"http", ln.Addr().String(), "kafka", cfg.brokers, "kafka_security", cfg.kafkaSecurity.String(),
 		"stale_threshold", cfg.threshold, "resync_interval", cfg.checkInterval}, backendAttrs(nc)...)...)
