@@ -16,7 +16,7 @@ const rcaSummary = `rank the root causes of a symptom (or of the window's incide
   kgctl rca --client af-9 --resource Pod/shop/cart-7d9-abcde
   kgctl rca --client af-9                                  # incidents of the window
   kgctl rca --client af-9 --resource Node//node-3 --from 2026-11-27T08:00:00Z --to 2026-11-27T09:00:00Z
-  kgctl rca --client af-9 --resource Deployment/shop/cart --format dot | dot -Tsvg > cart.svg
+  kgctl rca --client af-9 --resource Deployment/shop/cart --format dot | dot -Tsvg > cart.svg   # dot: Graphviz (Debian package graphviz)
 
 A resource is <Kind>/<namespace>/<name> (namespace empty for cluster-scoped
 kinds: Node//node-3). The default window is the 30 minutes ending at the
@@ -37,7 +37,7 @@ func cmdRCA(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	from := fs.String("from", "", "window start, RFC 3339 (default: --to minus 30 minutes)")
 	to := fs.String("to", "", "window end, RFC 3339 (default: the client's newest event)")
 	top := fs.Int("top", 5, "candidates to show (per incident), 1..100")
-	format := fs.String("format", "text", "text (a ranked table with paths), json (the contract's answer) or dot (the incident subgraph for Graphviz)")
+	format := fs.String("format", "text", "text (a ranked table with paths), json (the contract's answer) or dot (the incident subgraph for Graphviz: pipe it to dot -Tsvg; Debian package graphviz)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
