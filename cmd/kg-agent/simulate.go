@@ -42,7 +42,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var conn connFlags
 	var pres presenceFlags
 	conn.add(fs)
-	pres.add(fs, "live: after the last record, keep heartbeating until interrupted")
+	pres.add(fs, "live: after the last record, keep heartbeating until interrupted (with --deregister-on-exit the interrupt also deregisters the client; without it, the client stays active until stale)")
 	list := fs.Bool("list", false, "list the scenarios with one line each and exit")
 	name := fs.String("scenario", "", "the scenario to generate (see --list)")
 	seed := fs.Int64("seed", 0, "seed: the same seed gives the same scenario (0: random for live publishing, 1 for files)")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kgrca/kgplane/agent/simulate"
+	"github.com/kgrca/kgplane/internal/testutil"
 	"github.com/kgrca/kgplane/scenario"
 	"github.com/kgrca/kgplane/workers/kafkaio"
 	"github.com/kgrca/kgplane/workers/kafkaio/kafkatest"
@@ -109,5 +110,42 @@ func TestSimulateLivePublishes(t *testing.T) {
 	}
 	if len(kafkatest.ReadAll(t, brokers, topics["registry"])) != 1 {
 		t.Error("the client was not registered")
+	}
+}
+
+// simulate --stay --deregister-on-exit (README's third client) heartbeats
+// after its records until interrupted, then publishes the client's tombstone:
+// the control plane purges its jobs at once instead of keeping it active
+// until it goes stale. The context's end is what SIGINT/SIGTERM do in main.
+func TestSimulateStayDeregistersOnInterrupt(t *testing.T) {
+	brokers, topics, flags := testTopics(t)
+	client := "simstay-" + strings.TrimPrefix(kafkatest.Suffix(), ".")
+	beats := func() int {
+		n := 0
+		for _, m := range kafkatest.ReadAll(t, brokers, topics["heartbeat"]) {
+			if string(m.Key) == client {
+				n++
+			}
+		}
+		return n
+	}
+	stop := kafkatest.Run(t, func(ctx context.Context) error {
+		_, err := runAgent(ctx, t, append([]string{"simulate", "--client", client, "--scenario", "image-pull-failure", "--seed", "4",
+			"--noise", "0", "--rate", "0", "--stay", "--deregister-on-exit", "--heartbeat-every", "300ms"}, flags...)...)
+		return err
+	})
+	testutil.Eventually(t, 60*time.Second, "heartbeats after the scenario's records", func() bool { return beats() >= 3 })
+	if err := stop(); err != nil {
+		t.Fatalf("simulate --stay: %v", err)
+	}
+	var last []byte
+	found := false
+	for _, m := range kafkatest.ReadAll(t, brokers, topics["registry"]) {
+		if string(m.Key) == client {
+			last, found = m.Value, true
+		}
+	}
+	if !found || last != nil {
+		t.Errorf("after the interrupt the client's last registry record is not a tombstone (found %v, value %q)", found, last)
 	}
 }
