@@ -38,6 +38,9 @@ fetch_jars() {
   log "downloading $name from Maven Central into $dest (first run only) ..."
   rm -rf "$dest/lib.tmp"
   mkdir -p "$dest"
+  # -B drops colour, but Maven 3.8's jansi still writes a reset code (ESC[0m)
+  # on each stream when it exits, which lands in our logs; noreset stops it.
+  MAVEN_OPTS="${MAVEN_OPTS:-} -Djansi.noreset=true" \
   "$MVN" -q -B -f "$pomdir/pom.xml" dependency:copy-dependencies \
       -DincludeScope=runtime -DoutputDirectory="$dest/lib.tmp" >&2 \
     || die "maven could not resolve $name (see above); check that Maven Central is reachable"
