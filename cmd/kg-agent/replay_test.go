@@ -107,13 +107,7 @@ func TestReplayPublishesInOrderOnTheClientPartition(t *testing.T) {
 	}
 
 	// Registration first, the tombstone last (--deregister-on-exit).
-	reg := kafkatest.ReadAll(t, brokers, topics["registry"])
-	var mine []*sarama.ConsumerMessage
-	for _, m := range reg {
-		if string(m.Key) == client {
-			mine = append(mine, m)
-		}
-	}
+	mine := keyed(t, brokers, topics["registry"], client)
 	if len(mine) != 2 || mine[1].Value != nil {
 		t.Fatalf("registry records of %s: %d (want a registration and a tombstone)", client, len(mine))
 	}
@@ -125,22 +119,30 @@ func TestReplayPublishesInOrderOnTheClientPartition(t *testing.T) {
 	if err != nil || meta["scenario"] != "replay-test" || meta["agent"] != "kg-agent replay" {
 		t.Errorf("registration %s: %v", mine[0].Value, err)
 	}
-	hbs := kafkatest.ReadAll(t, brokers, topics["heartbeat"])
-	found := false
+	hbs := keyed(t, brokers, topics["heartbeat"], client)
 	for _, m := range hbs {
-		if string(m.Key) == client {
-			found = true
-			if m.Partition != kafkaio.PartitionFor(client, 3) {
-				t.Errorf("heartbeat on partition %d", m.Partition)
-			}
-			if _, err := scheduler.DecodeHeartbeat(m.Key, m.Value); err != nil {
-				t.Errorf("heartbeat refused: %v", err)
-			}
+		if m.Partition != kafkaio.PartitionFor(client, 3) {
+			t.Errorf("heartbeat on partition %d", m.Partition)
+		}
+		if _, err := scheduler.DecodeHeartbeat(m.Key, m.Value); err != nil {
+			t.Errorf("heartbeat refused: %v", err)
 		}
 	}
-	if !found {
+	if len(hbs) == 0 {
 		t.Error("no heartbeat was sent while replaying")
 	}
+}
+
+// keyed reads topic and returns the records whose key is exactly key, in order.
+func keyed(t *testing.T, brokers []string, topic, key string) []*sarama.ConsumerMessage {
+	t.Helper()
+	var out []*sarama.ConsumerMessage
+	for _, m := range kafkatest.ReadAll(t, brokers, topic) {
+		if string(m.Key) == key {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func keys(ms []*sarama.ConsumerMessage) []string {
@@ -210,15 +212,7 @@ func TestReplayStayKeepsHeartbeatingThenDeregister(t *testing.T) {
 	brokers, topics, flags := testTopics(t)
 	file := writeFile(t, replayHeader, `{"topic":"raw.k8s.events","key":"u1","value":{"reason":"x"}}`)
 	client := "stay-" + strings.TrimPrefix(kafkatest.Suffix(), ".")
-	beats := func() int {
-		n := 0
-		for _, m := range kafkatest.ReadAll(t, brokers, topics["heartbeat"]) {
-			if string(m.Key) == client {
-				n++
-			}
-		}
-		return n
-	}
+	beats := func() int { return len(keyed(t, brokers, topics["heartbeat"], client)) }
 	stop := kafkatest.Run(t, func(ctx context.Context) error {
 		_, err := runAgent(ctx, t, append([]string{"replay", "--client", client, "--file", file, "--stay", "--heartbeat-every", "300ms"}, flags...)...)
 		return err
@@ -232,10 +226,8 @@ func TestReplayStayKeepsHeartbeatingThenDeregister(t *testing.T) {
 		t.Fatalf("deregister: %v\n%s", err, out)
 	}
 	var last *sarama.ConsumerMessage
-	for _, m := range kafkatest.ReadAll(t, brokers, topics["registry"]) {
-		if string(m.Key) == client {
-			last = m
-		}
+	if reg := keyed(t, brokers, topics["registry"], client); len(reg) > 0 {
+		last = reg[len(reg)-1]
 	}
 	if last == nil || last.Value != nil {
 		t.Errorf("the client's last registry record is not a tombstone: %v", last)

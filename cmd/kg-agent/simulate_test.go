@@ -120,15 +120,7 @@ func TestSimulateLivePublishes(t *testing.T) {
 func TestSimulateStayDeregistersOnInterrupt(t *testing.T) {
 	brokers, topics, flags := testTopics(t)
 	client := "simstay-" + strings.TrimPrefix(kafkatest.Suffix(), ".")
-	beats := func() int {
-		n := 0
-		for _, m := range kafkatest.ReadAll(t, brokers, topics["heartbeat"]) {
-			if string(m.Key) == client {
-				n++
-			}
-		}
-		return n
-	}
+	beats := func() int { return len(keyed(t, brokers, topics["heartbeat"], client)) }
 	stop := kafkatest.Run(t, func(ctx context.Context) error {
 		_, err := runAgent(ctx, t, append([]string{"simulate", "--client", client, "--scenario", "image-pull-failure", "--seed", "4",
 			"--noise", "0", "--rate", "0", "--stay", "--deregister-on-exit", "--heartbeat-every", "300ms"}, flags...)...)
@@ -138,12 +130,11 @@ func TestSimulateStayDeregistersOnInterrupt(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("simulate --stay: %v", err)
 	}
+	reg := keyed(t, brokers, topics["registry"], client)
 	var last []byte
-	found := false
-	for _, m := range kafkatest.ReadAll(t, brokers, topics["registry"]) {
-		if string(m.Key) == client {
-			last, found = m.Value, true
-		}
+	found := len(reg) > 0
+	if found {
+		last = reg[len(reg)-1].Value
 	}
 	if !found || last != nil {
 		t.Errorf("after the interrupt the client's last registry record is not a tombstone (found %v, value %q)", found, last)
