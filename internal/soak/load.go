@@ -207,13 +207,7 @@ func (r *runner) startSystem(ctx context.Context) error {
 	for _, p := range old {
 		os.RemoveAll(p)
 	}
-	var wg sync.WaitGroup
-	var kerr, nerr error
-	wg.Add(2)
-	go func() { defer wg.Done(); kerr = cfg.StartKafka(ctx) }()
-	go func() { defer wg.Done(); nerr = cfg.StartNeo4j(ctx) }()
-	wg.Wait()
-	if err := errors.Join(kerr, nerr); err != nil {
+	if err := cfg.StartBoth(ctx); err != nil {
 		return err
 	}
 	if err := r.createTopics(); err != nil {

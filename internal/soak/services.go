@@ -2,6 +2,7 @@ package soak
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -128,6 +130,18 @@ func (s *Services) StopKafka(ctx context.Context) error { return s.script(ctx, "
 
 // StartNeo4j starts the private Neo4j and waits until Bolt answers.
 func (s *Services) StartNeo4j(ctx context.Context) error { return s.script(ctx, "neo4j", "start") }
+
+// StartBoth starts Kafka and Neo4j side by side (each takes seconds to
+// answer) and reports both failures when both fail.
+func (s *Services) StartBoth(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var kerr, nerr error
+	wg.Add(2)
+	go func() { defer wg.Done(); kerr = s.StartKafka(ctx) }()
+	go func() { defer wg.Done(); nerr = s.StartNeo4j(ctx) }()
+	wg.Wait()
+	return errors.Join(kerr, nerr)
+}
 
 // StopNeo4j stops Neo4j with SIGTERM (its data kept).
 func (s *Services) StopNeo4j(ctx context.Context) error { return s.script(ctx, "neo4j", "stop") }

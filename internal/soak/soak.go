@@ -2,7 +2,6 @@ package soak
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -117,13 +116,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("removing the previous run's %s: %w", p, err)
 		}
 	}
-	var wg sync.WaitGroup
-	var kerr, nerr error
-	wg.Add(2)
-	go func() { defer wg.Done(); kerr = cfg.StartKafka(ctx) }()
-	go func() { defer wg.Done(); nerr = cfg.StartNeo4j(ctx) }()
-	wg.Wait()
-	if err := errors.Join(kerr, nerr); err != nil {
+	if err := cfg.StartBoth(ctx); err != nil {
 		return err
 	}
 	r.say("Kafka and Neo4j are up")
