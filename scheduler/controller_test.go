@@ -104,7 +104,8 @@ func TestTombstonePurgesAtOnceAndReregistrationResubmits(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, "jobs submitted", func() bool { return len(h.jobsOf("tb-1")) == 3 })
 	start := time.Now()
 	h.tombstone("tb-1")
-	testutil.Eventually(t, 2*time.Second, "jobs purged after the tombstone", func() bool { return len(h.jobsOf("tb-1")) == 0 })
+	// The threshold is an hour: any purge within seconds is the tombstone's.
+	testutil.Eventually(t, 10*time.Second, "jobs purged after the tombstone", func() bool { return len(h.jobsOf("tb-1")) == 0 })
 	t.Logf("tombstone → purged in %s", time.Since(start))
 	if cl := h.client("tb-1"); cl.Phase != PhaseDeregistered {
 		t.Fatalf("phase = %s, want deregistered", cl.Phase)

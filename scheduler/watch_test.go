@@ -38,6 +38,33 @@ func (r *recordingTarget) counts() (int, int) {
 	return len(r.sets), len(r.errors)
 }
 
+// settled waits until neither count has changed for quiet (a watcher
+// that has handled every event it was sent) and returns them.
+func (r *recordingTarget) settled(t *testing.T, quiet time.Duration) (int, int) {
+	t.Helper()
+	n, e := r.counts()
+	since := time.Now()
+	testutil.Eventually(t, 10*time.Second, "the template watcher to settle", func() bool {
+		if n2, e2 := r.counts(); n2 != n || e2 != e {
+			n, e, since = n2, e2, time.Now()
+		}
+		return time.Since(since) >= quiet
+	})
+	return n, e
+}
+
+// writeAtomic replaces path by rename, as editors do, so that the watcher
+// never reads a half-written file: os.WriteFile truncates, then writes, and
+// a reload between the two would see an empty template.
+func writeAtomic(t *testing.T, path, s string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	writeFile(t, tmp, s)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func copyJobspecs(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -73,7 +100,7 @@ func TestWatchTemplatesReloadsValidEditsAndKeepsLastGoodSet(t *testing.T) {
 	lastWrite := time.Time{}
 	testutil.Eventually(t, 5*time.Second, "a valid edit reloaded", func() bool {
 		if time.Since(lastWrite) > 500*time.Millisecond { // well past the debounce
-			writeFile(t, path, edited)
+			writeAtomic(t, path, edited)
 			lastWrite = time.Now()
 		}
 		n, _ := target.counts()
@@ -88,21 +115,23 @@ func TestWatchTemplatesReloadsValidEditsAndKeepsLastGoodSet(t *testing.T) {
 	}
 
 	// A broken edit is refused with file:line:col and nothing is handed over.
-	sets, _ := target.counts()
-	writeFile(t, path, edited+"\njob \"broken\" {\n")
-	testutil.Eventually(t, 5*time.Second, "a broken edit rejected", func() bool { _, e := target.counts(); return e >= 1 })
+	// Counts are taken once the watcher is quiet: a touch of the loop above
+	// may still be on its way to a reload of the valid file.
+	sets, errs := target.settled(t, 100*time.Millisecond)
+	writeAtomic(t, path, edited+"\njob \"broken\" {\n")
+	testutil.Eventually(t, 5*time.Second, "a broken edit rejected", func() bool { _, e := target.counts(); return e > errs })
 	if n, _ := target.counts(); n != sets {
 		t.Fatal("a broken template set was handed over")
 	}
 	target.mu.Lock()
-	msg := target.errors[0].Error()
+	msg := target.errors[errs].Error()
 	target.mu.Unlock()
 	if !strings.Contains(msg, "event-normalizer.nomad.hcl:") {
 		t.Fatalf("error does not name file:line:col: %s", msg)
 	}
 
 	// SIGHUP reloads at once (the file is fixed first).
-	writeFile(t, path, string(src))
+	writeAtomic(t, path, string(src))
 	testutil.Eventually(t, 5*time.Second, "fixed file reloaded", func() bool { n, _ := target.counts(); return n > sets })
 	before, _ := target.counts()
 	hup <- os.Interrupt

@@ -287,8 +287,11 @@ func runHAFailover(t *testing.T, n int, nm haNomad, what string) []time.Duration
 	for _, d := range takeovers {
 		worst = max(worst, d)
 	}
-	if worst > 15*time.Second {
-		t.Errorf("a takeover took %s, want within 15 s of the SIGKILL", worst)
+	// The lease (6 s) must expire and the group rebalance (up to its 12 s
+	// rebalance timeout when a standby is slow to rejoin on a busy machine)
+	// before a standby leads; the typical takeover is 5-9 s (docs/control-plane.md).
+	if worst > 25*time.Second {
+		t.Errorf("a takeover took %s, want within 25 s of the SIGKILL (lease 6 s + rebalance timeout 12 s + margin)", worst)
 	}
 	summary := fmt.Sprintf("HA (%s): %d clients (%d jobs), 3 planes, lease 6 s: takeovers after SIGKILL %v; Nomad calls touching healthy clients: 0\n",
 		what, n, wantJobs, takeovers)

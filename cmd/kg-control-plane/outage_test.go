@@ -230,8 +230,10 @@ func TestKafkaOutageHoldsPurges(t *testing.T) {
 			t.Errorf("the plane's log lacks %q:\n%s", want, logs)
 		}
 	}
-	if recovered > checkInterval {
-		t.Errorf("clients active again %s after Kafka returned, want within one check interval (%s)", recovered, checkInterval)
+	// Within a few check intervals: the plane's consumer and the heartbeat
+	// senders reconnect with their own backoffs first.
+	if recovered > 3*checkInterval {
+		t.Errorf("clients active again %s after Kafka returned, want within three check intervals (%s)", recovered, 3*checkInterval)
 	}
 	summary := fmt.Sprintf("Kafka outage: %d clients, threshold %s, broker down %s: Nomad calls touching them 0; all active again %s after Kafka returned (check interval %s)\n",
 		n, threshold, back.Sub(stopped).Round(time.Second), recovered.Round(100*time.Millisecond), checkInterval)

@@ -365,3 +365,33 @@ func TestNodeKeyIgnoresTheClient(t *testing.T) {
 		t.Error("two IPs share a key")
 	}
 }
+
+// TestStableAddrNeverRepeatsAPlanesAddress: the probe closes its listener, so
+// only the taken set keeps two planes off one port. With every port of the
+// stable range taken, the address must come from elsewhere.
+func TestStableAddrNeverRepeatsAPlanesAddress(t *testing.T) {
+	taken := map[string]bool{}
+	for port := 12000; port < 17000; port++ {
+		taken[fmt.Sprintf("127.0.0.1:%d", port)] = true
+	}
+	before := len(taken)
+	addr, err := stableAddr(taken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(taken) != before {
+		// The fallback is an ephemeral port; only stable ones are recorded.
+		t.Fatalf("taken grew to %d with the stable range full (got %s)", len(taken), addr)
+	}
+	for port := 12000; port < 17000; port++ {
+		if addr == fmt.Sprintf("127.0.0.1:%d", port) {
+			t.Fatalf("stableAddr returned %s, already handed to another plane", addr)
+		}
+	}
+
+	fresh := map[string]bool{}
+	a, _ := stableAddr(fresh)
+	if !fresh[a] {
+		t.Fatalf("stableAddr did not record %s as taken", a)
+	}
+}

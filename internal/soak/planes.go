@@ -76,8 +76,9 @@ func newPlanes(cfg Config, marker, runDir string, nomadAddr string) (*planes, er
 		"KG_SOAK_RUN="+marker,
 		"LOG_LEVEL=info", "KG_REGISTRY_TOPIC=", "KG_HEARTBEAT_TOPIC=", "KG_PLANE=", "KG_TOPIC_SUFFIX=",
 		"NEO4J_URI="+cfg.Neo4jURI(), "KAFKA_SASL_MECHANISM=", "KAFKA_TLS=")
+	taken := map[string]bool{}
 	for i := range cfg.Planes {
-		addr, err := stableAddr()
+		addr, err := stableAddr(taken)
 		if err != nil {
 			return nil, err
 		}
@@ -91,14 +92,21 @@ func newPlanes(cfg Config, marker, runDir string, nomadAddr string) (*planes, er
 // stableAddr is a free address for a plane that is restarted on it: below
 // the kernel's ephemeral range (32768 and up), where no outgoing connection
 // takes it while the plane is down, and below Nomad's dynamic range
-// (20000-32000), where no worker's port lands on it.
-func stableAddr() (string, error) {
+// (20000-32000), where no worker's port lands on it. The probe's listener is
+// closed at once, so taken holds the addresses already handed to other
+// planes (and gets this one).
+func stableAddr(taken map[string]bool) (string, error) {
 	for range 1000 {
 		port := 12000 + rand.IntN(5000)
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			l.Close()
-			return l.Addr().String(), nil
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !taken[addr] {
+			taken[addr] = true
+			return addr, nil
 		}
 	}
 	return freeAddr()
