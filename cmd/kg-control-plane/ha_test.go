@@ -289,7 +289,7 @@ func runHAFailover(t *testing.T, n int, nm haNomad, what string) []time.Duration
 	}
 	// The lease (6 s) must expire and the group rebalance (up to its 12 s
 	// rebalance timeout when a standby is slow to rejoin on a busy machine)
-	// before a standby leads; the typical takeover is 5-9 s (docs/control-plane.md).
+	// before a standby leads; the typical takeover is 5-9 s (docs/benchmarks.md, HA row).
 	if worst > 25*time.Second {
 		t.Errorf("a takeover took %s, want within 25 s of the SIGKILL (lease 6 s + rebalance timeout 12 s + margin)", worst)
 	}
